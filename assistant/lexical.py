@@ -1,0 +1,53 @@
+"""A BM25 index over the stored chunks (names, places and dates matter in news).
+
+Built in memory from the chunks the store holds (title + date + outlet + text,
+so a question naming an outlet or a month still matches), with bm25s's sparse
+scoring. Tokens are folded, stopword-free, lightly stemmed words from
+`text.py`, the same ones the answerer and verifier use. Filtering happens on
+the score vector with a boolean mask, so filters cost no second index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .text import content_words, stem
+
+
+def tokenize(text: str) -> list[str]:
+    return [stem(w) for w in content_words(text)]
+
+
+class LexicalIndex:
+    """BM25 over a fixed list of documents; `search` returns (position, score) pairs."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        import bm25s
+
+        self.size = len(texts)
+        tokens = [tokenize(t) or ["\u2205"] for t in texts]  # bm25s rejects empty documents
+        self._bm25 = bm25s.BM25(k1=1.2, b=0.75)
+        self._bm25.index(tokens, show_progress=False)
+        self._vocab: set[str] = {tok for doc in tokens for tok in doc}
+
+    def scores(self, query: str) -> np.ndarray:
+        known = [t for t in tokenize(query) if t in self._vocab]
+        if not known or self.size == 0:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+
+    def search(
+        self, query: str, n: int, mask: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        scores = self.scores(query)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
+        positive = int(np.count_nonzero(scores > 0))
+        n = min(n, positive)
+        if n <= 0:
+            return []
+        top = np.argpartition(-scores, n - 1)[:n]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(i), float(scores[i])) for i in top]

