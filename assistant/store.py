@@ -185,6 +185,15 @@ class Store:
             for cid, doc, meta, dist in zip(got["ids"][0], docs, metas, dists, strict=True)
         ]
 
+    def similarities(self, vector: Sequence[float], ids: Sequence[str]) -> dict[str, float]:
+        """Cosine similarity of stored chunks to a unit query vector."""
+        if not ids:
+            return {}
+        got = self._collection.get(ids=list(ids), include=["embeddings"])
+        matrix = np.asarray(got["embeddings"], dtype=np.float32)
+        sims = matrix @ np.asarray(vector, dtype=np.float32)
+        return {cid: float(sim) for cid, sim in zip(got["ids"], sims, strict=True)}
+
     def lexical_search(self, query: str, n: int, filters: Filters) -> list[tuple[Passage, float]]:
         _, _, index, ids, metas = self._lexical_index()
         mask = None if filters.empty else np.array([_matches(m, filters) for m in metas], bool)

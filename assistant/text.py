@@ -104,8 +104,28 @@ def content_words(text: str) -> list[str]:
     return [w for w in words(text) if w not in STOPWORDS and len(w) > 1]
 
 
+# Irregular past forms that news prose uses all the time ("met", "held", "said").
+_IRREGULAR = {
+    "met": "meet", "held": "hold", "said": "say", "went": "go", "came": "come", "took": "take",
+    "made": "make", "gave": "give", "led": "lead", "left": "leave", "told": "tell",
+    "sent": "send", "won": "win", "began": "begin", "paid": "pay", "spoke": "speak",
+    "sought": "seek", "brought": "bring", "thought": "think", "flew": "fly", "saw": "see",
+    "arrived": "arrive", "meetings": "meet", "meeting": "meet", "visits": "visit",
+    # Demonyms and nouns of one root: "Iranian defense ministry" ~ "Iran's defense minister".
+    "iranian": "iran", "iranians": "iran", "iraqi": "iraq", "iraqis": "iraq",
+    "israeli": "israel", "israelis": "israel", "palestinian": "palestin",
+    "palestinians": "palestin", "palestine": "palestin", "syrian": "syria",
+    "american": "america", "americans": "america", "russian": "russia", "chinese": "china",
+    "turkish": "turkey", "saudi": "saudi", "kurdish": "kurd", "kurds": "kurd",
+    "ministry": "minist", "minister": "minist", "ministers": "minist",
+    "ministries": "minist", "defence": "defense",
+}
+
+
 def stem(word: str) -> str:
-    """A light English stemmer: enough to match 'talks'/'talk', 'visited'/'visit'."""
+    """A light English stemmer: enough to match 'talks'/'talk', 'visited'/'visit', 'met'/'meet'."""
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
     for suffix in ("ing", "ed", "es", "s"):
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
             return word[: -len(suffix)]

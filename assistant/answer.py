@@ -1,0 +1,277 @@
+"""The answering pipeline: condense follow-up -> retrieve -> answer -> verify.
+
+`Assistant` is the core every front end uses. Its dependencies (store,
+embedder, chat model) are passed in or built from `Settings`, so tests choose
+real or fake parts without patching. Generation runs as a LangChain chain
+(prompt | chat model | string parser), streamed; the extractive answerer needs
+no model. Whatever produced the text, `citations.verify` checks it, and the
+result is one `Answer`. Front ends only render that `Answer`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import extractive
+from .citations import Verified, is_refusal, verify
+from .config import Settings
+from .errors import AssistantError, ModelError
+from .ingest import Ingestor, ProgressFactory, Reporter, open_store
+from .models import Embedder, describe_error, make_chat_model, make_embedder
+from .phrases import REFUSAL, format_marker
+from .prompts import prompts
+from .retrieve import Retriever
+from .schema import Answer, Article, IngestReport, Passage
+from .store import Filters, Store
+from .text import STOPWORDS, content_stems
+
+History = Sequence[tuple[str, str]]
+_NOT_GIVEN: Any = object()
+_PRONOUNS = re.compile(
+    r"\b(he|she|they|him|her|them|his|hers|their|it|its|this|that|these|those|there|the visit"
+    r"|the meeting|the talks)\b",
+    re.I,
+)
+
+
+class SentenceVectors:
+    """Unit vectors of sentences, cached: the same source sentences recur across questions."""
+
+    def __init__(self, embedder: Embedder, size: int = 50_000) -> None:
+        self.embedder = embedder
+        self.size = size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            for text, vec in zip(missing, self.embedder.embed(missing), strict=True):
+                self._cache[text] = vec
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        return np.vstack([self._cache[t] for t in texts]) if texts else np.zeros((0, 1))
+
+
+class Assistant:
+    """Cited answers over the stored articles."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        embedder: Embedder | None = None,
+        chat_model: Any = _NOT_GIVEN,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder or make_embedder(settings)
+        self.store = store or open_store(settings, self.embedder)
+        self.chat_model = make_chat_model(settings) if chat_model is _NOT_GIVEN else chat_model
+        self.mode = "extractive" if self.chat_model is None else settings.llm_spec
+        self.retriever = Retriever(
+            self.store,
+            self.embedder,
+            fetch_k=settings.fetch_k,
+            max_per_article=settings.max_per_article,
+        )
+        self.vectors = SentenceVectors(self.embedder)
+        self.prompts = prompts()
+
+    # --- ingestion ---------------------------------------------------------------
+    def ingest(
+        self,
+        inputs: Sequence[str],
+        *,
+        report: Reporter = lambda _line: None,
+        progress: ProgressFactory | None = None,
+    ) -> IngestReport:
+        return Ingestor(self.settings, self.store, self.embedder).run(
+            inputs, report=report, progress=progress
+        )
+
+    def ingest_articles(self, articles: list[Article]) -> IngestReport:
+        return Ingestor(self.settings, self.store, self.embedder).ingest_articles(articles)
+
+    def ensure_seeded(self, report: Reporter = lambda _line: None) -> IngestReport | None:
+        """Ingest the seed folder when the collection is empty."""
+        if self.store.count() or not self.settings.seeds_dir.is_dir():
+            return None
+        return self.ingest([str(self.settings.seeds_dir)], report=report)
+
+    # --- answering ---------------------------------------------------------------
+    def retrieve(
+        self, question: str, k: int | None = None, filters: Filters | None = None
+    ) -> list[Passage]:
+        return self.retriever.retrieve(question, k or self.settings.k, filters)
+
+    def ask(
+        self, question: str, history: History = (), filters: Filters | None = None
+    ) -> Answer:
+        answer = None
+        for item in self.stream(question, history, filters):
+            if isinstance(item, Answer):
+                answer = item
+        assert answer is not None
+        return answer
+
+    def stream(
+        self, question: str, history: History = (), filters: Filters | None = None
+    ) -> Iterator[str | Answer]:
+        """Text deltas as they are produced, then the verified `Answer`."""
+        question = question.strip()
+        if not question:
+            raise AssistantError("the question is empty")
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        standalone = self.condense(question, history)
+        timings["condense"] = time.perf_counter() - started
+        mark = time.perf_counter()
+        passages = self.retrieve(standalone, filters=filters)
+        timings["retrieve"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        answer = Answer(question, "", False, self.mode, standalone, passages=passages)
+        if not self._relevant(standalone, passages):
+            answer.text, answer.refused = REFUSAL, True
+            yield REFUSAL
+        elif self.chat_model is None:
+            answer.text = self._extractive(standalone, passages)
+            answer.refused = answer.text == REFUSAL
+            yield answer.text
+        else:
+            parts: list[str] = []
+            for delta in self._generate(standalone, passages):
+                parts.append(delta)
+                yield delta
+            answer.text = "".join(parts).strip()
+        timings["answer"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        self._verify(answer)
+        timings["verify"] = time.perf_counter() - mark
+        timings["total"] = time.perf_counter() - started
+        answer.timings = {k: round(v, 4) for k, v in timings.items()}
+        yield answer
+
+    def _relevant(self, question: str, passages: list[Passage]) -> bool:
+        """Calibrated gate: some passage is semantically close, or shares the question's names."""
+        if not passages:
+            return False
+        best = max(p.dense for p in passages)
+        q_stems = content_stems(question)
+        hits = max((len(q_stems & content_stems(p.text)) for p in passages), default=0)
+        coverage = hits / len(q_stems) if q_stems else 0.0
+        return best >= self.settings.refusal_threshold and coverage >= 0.5
+
+    def _extractive(self, question: str, passages: list[Passage]) -> str:
+        ranked = extractive.candidates(question, passages, self.vectors)
+        chosen = extractive.select(ranked, self.vectors, limit=self.settings.extractive_sentences)
+        if not chosen or chosen[0].relevance < self.settings.refusal_threshold:
+            return REFUSAL
+        return extractive.compose(chosen)
+
+    def _generate(self, question: str, passages: list[Passage]) -> Iterator[str]:
+        from langchain_core.output_parsers import StrOutputParser
+        from langchain_core.prompts import ChatPromptTemplate
+
+        template = ChatPromptTemplate.from_messages(
+            [("system", "{system}"), ("human", "{user}")]
+        )
+        chain = template | self.chat_model | StrOutputParser()
+        values = {"system": self.system_prompt(), "user": self.user_prompt(question, passages)}
+        try:
+            yield from chain.stream(values)
+        except AssistantError:
+            raise
+        except Exception as exc:  # provider SDKs raise many types; one message for the user
+            raise ModelError(f"answerer {self.mode} failed: {describe_error(exc)}") from None
+
+    def system_prompt(self) -> str:
+        return self.prompts["answer_system"].render(
+            refusal=REFUSAL, citation_example=format_marker(1)
+        )
+
+    def user_prompt(self, question: str, passages: Sequence[Passage]) -> str:
+        return self.prompts["answer_user"].render(
+            sources=format_sources(passages), question=question, citation_example=format_marker(1)
+        )
+
+    def _verify(self, answer: Answer) -> None:
+        if answer.refused or is_refusal(answer.text):
+            answer.refused = True
+            answer.text = answer.text or REFUSAL
+            return
+        checked: Verified = verify(
+            answer.text,
+            answer.passages,
+            embed=self.vectors,
+            threshold=self.settings.support_threshold,
+        )
+        answer.text = checked.text
+        answer.sentences = checked.sentences
+        answer.citations = checked.citations
+        answer.phantom_citations = checked.phantoms
+
+    # --- follow-ups ----------------------------------------------------------------
+    def condense(self, question: str, history: History) -> str:
+        """A standalone form of a follow-up question (unchanged without history)."""
+        if not history:
+            return question
+        if self.chat_model is None:
+            return rewrite_follow_up(question, history)
+        lines = "\n".join(f"User: {q}\nAssistant: {_plain(a)}" for q, a in history[-3:])
+        prompt = self.prompts["condense"].render(history=lines, question=question)
+        try:
+            reply = self.chat_model.invoke(prompt)
+        except Exception as exc:
+            raise ModelError(f"answerer {self.mode} failed: {describe_error(exc)}") from None
+        text = str(getattr(reply, "content", reply)).strip().splitlines()
+        return text[0].strip() if text and len(text[0]) > 3 else question
+
+
+def format_sources(passages: Sequence[Passage]) -> str:
+    """Numbered passages with title, outlet and date; text fenced so it reads as data."""
+    blocks = []
+    for n, p in enumerate(passages, 1):
+        meta = " — ".join(x for x in (p.source, p.date if p.date != "unknown" else "") if x)
+        body = p.text.replace("<<<", "« ").replace(">>>", " »")  # a passage cannot close its fence
+        blocks.append(f'{format_marker(n)} "{p.title}"' + (f" ({meta})" if meta else "") + f"\n<<<\n{body}\n>>>")
+    return "\n\n".join(blocks)
+
+
+def _plain(answer: str) -> str:
+    return re.sub(r"\s*\[\d+(?:\s*,\s*\d+)*\]", "", answer)[:500]
+
+
+_NAME = re.compile(r"\b[A-Z][\w’'-]+(?:\s+(?:al-|Al-|bin\s+)?[A-Z][\w’'-]+)*")
+
+
+def subjects(text: str) -> list[str]:
+    """Proper-noun phrases of a question (not its first word unless clearly a name)."""
+    found = []
+    for m in _NAME.finditer(text):
+        phrase = m.group()
+        if m.start() == 0 and phrase.lower() in STOPWORDS | {"what", "who", "when", "where", "how", "why", "which", "did", "does", "is", "are", "was", "were"}:
+            continue
+        if m.start() == 0 and " " not in phrase and phrase.lower() in STOPWORDS:
+            continue
+        found.append(phrase)
+    return found
+
+
+def rewrite_follow_up(question: str, history: History) -> str:
+    """Deterministic condensation: carry the previous turn's subject into a follow-up.
+
+    "Who did Zarif meet in Baghdad?" then "What did he discuss with the president?"
+    becomes "What did he discuss with the president? (Zarif, Baghdad)".
+    """
+    previous = history[-1][0]
+    carried = [s for s in subjects(previous) if s.lower() not in question.lower()]
+    own = subjects(question)
+    if not carried or (own and not _PRONOUNS.search(question)):
+        return question
+    return f"{question} ({', '.join(carried)})"

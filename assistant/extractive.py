@@ -1,0 +1,123 @@
+"""The extractive answerer: no language model, only sentences quoted from the passages.
+
+Each sentence of the retrieved passages is scored against the question by
+embedding similarity and lexical overlap (plus a nudge for the kind of answer
+a wh-question wants: a date for "when", a name for "who"). The best few are
+kept, near-duplicates dropped, and each is followed by its passage's [n]
+marker. Faithful by construction: every answer sentence is a source sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .citations import EmbedFn, entities
+from .phrases import format_marker
+from .schema import Passage
+from .text import content_stems, sentence_spans
+
+_DATEISH = re.compile(
+    r"\b(?:(?:19|20)\d{2}|january|february|march|april|may|june|july|august|september|october"
+    r"|november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday"
+    r"|last (?:week|month|year))\b",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    n: int  # passage number (1-based)
+    text: str
+    score: float
+    relevance: float  # embedding similarity to the question
+
+
+def candidates(question: str, passages: Sequence[Passage], embed: EmbedFn) -> list[Candidate]:
+    """Every usable sentence of the passages, scored against the question."""
+    pieces: list[tuple[int, str]] = []
+    for n, passage in enumerate(passages, 1):
+        for s, e in sentence_spans(passage.text):
+            sentence = passage.text[s:e].strip()
+            if len(sentence.split()) >= 5 and sentence != passage.title:
+                pieces.append((n, sentence))
+    if not pieces:
+        return []
+    vectors = embed([question] + [text for _, text in pieces])
+    sims = vectors[1:] @ vectors[0]
+    q_stems = content_stems(question)
+    q_names = entities(question)
+    wants = _wants(question)
+    out = []
+    for (n, text), sim in zip(pieces, sims, strict=True):
+        stems = content_stems(text)
+        overlap = len(q_stems & stems) / len(q_stems) if q_stems else 0.0
+        bonus = _answer_type_bonus(wants, text, q_names)
+        rank_prior = 0.02 * (len(passages) - n) / max(1, len(passages))
+        score = 0.6 * float(sim) + 0.4 * overlap + bonus + rank_prior
+        out.append(Candidate(n, text, score, float(sim)))
+    return sorted(out, key=lambda c: -c.score)
+
+
+def _wants(question: str) -> str:
+    head = question.strip().lower()
+    for word in ("when", "who", "where", "how many", "how much"):
+        if head.startswith(word) or f" {word} " in f" {head[:40]} ":
+            return word
+    return ""
+
+
+def _answer_type_bonus(wants: str, sentence: str, q_names: set[str]) -> float:
+    if wants == "when" and _DATEISH.search(sentence):
+        return 0.08
+    if wants in {"how many", "how much"} and re.search(r"\d", sentence):
+        return 0.08
+    if wants in {"who", "where"} and entities(sentence) - q_names:
+        return 0.05
+    return 0.0
+
+
+def select(
+    ranked: list[Candidate], embed: EmbedFn, *, limit: int, floor: float = 0.8
+) -> list[Candidate]:
+    """Top sentences within `floor` of the best score, without near-duplicates."""
+    if not ranked:
+        return []
+    pool = [c for c in ranked[: limit * 4] if c.score >= ranked[0].score * floor]
+    vectors = embed([c.text for c in pool])
+    chosen: list[int] = []
+    for i, cand in enumerate(pool):
+        if len(chosen) >= limit:
+            break
+        if any(_near_duplicate(cand, pool[j], float(vectors[i] @ vectors[j])) for j in chosen):
+            continue
+        chosen.append(i)
+    return [pool[i] for i in chosen]
+
+
+def _near_duplicate(a: Candidate, b: Candidate, cosine: float) -> bool:
+    if cosine > 0.85:
+        return True
+    sa, sb = content_stems(a.text), content_stems(b.text)
+    return bool(sa and sb) and len(sa & sb) / len(sa | sb) > 0.6
+
+
+def compose(chosen: list[Candidate]) -> str:
+    """The answer text: each quoted sentence followed by its marker."""
+    parts = []
+    for cand in chosen:
+        sentence = cand.text.rstrip()
+        marker = format_marker(cand.n)
+        if sentence[-1:] in ".!?":
+            parts.append(f"{sentence[:-1]} {marker}{sentence[-1]}")
+        else:
+            parts.append(f"{sentence} {marker}")
+    return " ".join(parts)
+
+
+def unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)  # type: ignore[no-any-return]
