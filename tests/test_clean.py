@@ -1,0 +1,135 @@
+"""Metadata extraction and furniture removal on the seed articles and other formats."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.clean import clean_article, parse_date
+from assistant.sources import decode, from_html, load
+from assistant.errors import IngestError
+
+from conftest import SEEDS
+
+EXPECTED = {
+    "000_096cb9fdbfc8fb30": (
+        "Iranian Chief of Staff Visits Baghdad for High-Level Talks on Regional Security",
+        "2023-12-03",  # the byline date, not the site header's "Sunday, 03 March 2024"
+        "Gulan Media",
+    ),
+    "001_96903b644adc0fa3": (
+        "Top Iranian Cmdr. in Iraq, meets counterpart, defense, interior ministers",
+        "2024-03-05",
+        "",
+    ),
+    "002_4e74a2d79910187a": (
+        "Iranian Foreign Minister Enhances Diplomacy with Iraq Through Security Cooperation",
+        "unknown",
+        "jpost.com",
+    ),
+    "003_5636c687975dd817": (None, "2025-02-07", ""),
+    "004_55e5600d96472930": (
+        "Iranian Defense Minister: Ready to meet the needs of the Iraqi armed forces to "
+        "strengthen their defense forces",
+        "unknown",  # "14th and 15th November" has no year: never guessed
+        "YCPress",
+    ),
+}
+
+FURNITURE = [
+    "Please enter your comment",
+    "Please enter your name",
+    "reCAPTCHA",
+    "More Articles",
+    "Subscribe",
+    "Leave a Reply",
+    "Your email address will not be published",
+    "Original Source",
+    "e6217a35-c941-4cc8-b54e-13ac7752ab15",
+    "Home Politics",
+    "by YCPress",
+    "Gulan Media December 3, 2023 News",
+    "date 2025-02-07",
+]
+
+
+@pytest.mark.parametrize("stem", sorted(EXPECTED))
+def test_seed_metadata(stem: str) -> None:
+    title, date, source = EXPECTED[stem]
+    cleaned = clean_article((SEEDS / f"{stem}.txt").read_text(encoding="utf-8"))
+    if title:
+        assert cleaned.title == title
+    else:
+        assert "Zarif" in cleaned.title or "bilateral ties" in cleaned.title
+    assert cleaned.date == date
+    assert cleaned.source == source
+    for junk in FURNITURE:
+        assert junk not in cleaned.text, f"{junk!r} left in {stem}"
+    assert cleaned.text.count(cleaned.title) <= 1, "duplicated title line kept"
+
+
+def test_seed_body_is_kept() -> None:
+    text = clean_article((SEEDS / "003_5636c687975dd817.txt").read_text(encoding="utf-8")).text
+    assert "at the invitation of Seyyed Ammar al-Hakim" in text
+    assert text.rstrip().endswith("promoting security and economic development.")
+    assert "top Iraqi officials." in text  # the sentence the date prefix shared keeps its period
+
+
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        ("Sunday, 03 March 2024", "2024-03-03"),
+        ("Tuesday, March 5, 2024", "2024-03-05"),
+        (" date 2025-02-07", "2025-02-07"),
+        ("Gulan Media December 3, 2023 News", "2023-12-03"),
+        ("3rd Sept. 2019", "2019-09-03"),
+        ("14th and 15th November", None),
+        ("2024-02-30", None),
+    ],
+)
+def test_parse_date(text: str, iso: str | None) -> None:
+    assert parse_date(text) == iso
+
+
+def test_html_visible_text_and_meta() -> None:
+    html = """<html><head><title>Ignored | Site</title>
+    <meta property="og:title" content="Sudani meets Pezeshkian">
+    <meta property="article:published_time" content="2024-09-11T08:00:00Z">
+    <meta property="og:site_name" content="Example News">
+    <link rel="canonical" href="https://example.org/a/1">
+    <script>var tracking = "SECRET-SCRIPT";</script><style>.x{color:red}</style></head>
+    <body><nav>Home | World | Sport</nav><article><h1>Sudani meets Pezeshkian</h1>
+    <p>Iraqi Prime Minister Mohammed Shia al-Sudani received Iranian President Masoud
+    Pezeshkian in Baghdad on Wednesday. The two leaders signed fourteen memoranda.</p>
+    <p>Leave a Reply</p></article><footer>© Example News</footer></body></html>"""
+    article = from_html(html, article_id="a1", origin="page.html")
+    assert article.title == "Sudani meets Pezeshkian"
+    assert article.date == "2024-09-11"
+    assert article.source == "Example News"
+    assert article.url == "https://example.org/a/1"
+    assert "fourteen memoranda" in article.text
+    for hidden in ("SECRET-SCRIPT", "color:red", "Home | World", "©"):
+        assert hidden not in article.text
+
+
+def test_jsonl_records_and_bad_lines(tmp_path: Path) -> None:
+    path = tmp_path / "feed.jsonl"
+    good = {"id": "r1", "title": "T", "url": "https://x/1", "date": "2024-01-02",
+            "source": "Wire", "text": "Body sentence one. Body sentence two."}
+    path.write_text(json.dumps(good) + "\n{not json\n" + json.dumps({"id": "r3"}) + "\n")
+    loaded = load(path, max_bytes=10**6, timeout=1)
+    assert [a.id for a in loaded.articles] == ["r1"]
+    assert loaded.articles[0].date == "2024-01-02" and loaded.articles[0].source == "Wire"
+    assert any("feed.jsonl:2" in e and "invalid JSON" in e for e in loaded.errors)
+    assert any("feed.jsonl:3" in e and "'text'" in e for e in loaded.errors)
+
+
+def test_decode_fallback_and_refusals() -> None:
+    text, note = decode("Café in Baghdad".encode("cp1252"), "x.txt")
+    assert text == "Café in Baghdad" and "cp1252" in note
+    with pytest.raises(IngestError, match="empty"):
+        decode(b"  \n", "e.txt")
+    with pytest.raises(IngestError, match="binary"):
+        decode(b"\x89PNG\x00\x00", "b.txt")

@@ -1,0 +1,231 @@
+"""Ingestion against the real embedding model and real Chroma (embedded and server)."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assistant.answer import Assistant
+from assistant.chunking import chunk_article
+from assistant.sources import from_text
+
+from conftest import SEEDS, free_port, make_settings, run_cli
+
+SEED_IDS = sorted(p.stem for p in SEEDS.glob("*.txt"))
+
+
+def _versions(assistant: Assistant) -> dict[str, Counter[str]]:
+    out: dict[str, Counter[str]] = {}
+    for _, _, meta in assistant.store.iter_chunks():
+        out.setdefault(meta["article_id"], Counter())[meta["version"]] += 1
+    return out
+
+
+def _consistent(assistant: Assistant) -> None:
+    """Every article has exactly one version, complete."""
+    metas = {m["article_id"]: m for _, _, m in assistant.store.iter_chunks()}
+    for article_id, versions in _versions(assistant).items():
+        assert len(versions) == 1, f"{article_id} has several versions: {versions}"
+        (count,) = versions.values()
+        assert count == metas[article_id]["n_chunks"], f"{article_id} is incomplete"
+
+
+def test_seeds_twice_adds_nothing(fresh: Assistant) -> None:
+    first = fresh.ingest([str(SEEDS)])
+    assert sorted(first.ingested) == SEED_IDS and not first.failed
+    count = fresh.store.count()
+    second = fresh.ingest([str(SEEDS)])
+    assert sorted(second.unchanged) == SEED_IDS and not second.ingested
+    assert fresh.store.count() == count
+    listed = {a.id: a for a in fresh.store.articles()}
+    assert listed["000_096cb9fdbfc8fb30"].source == "Gulan Media"
+    assert listed["004_55e5600d96472930"].date == "unknown"
+
+
+def test_chunks_fit_the_model_window_and_point_at_the_text(assistant: Assistant) -> None:
+    text = (SEEDS / "003_5636c687975dd817.txt").read_text(encoding="utf-8") * 3
+    article = from_text(text, article_id="long", origin="long.txt")
+    chunks = chunk_article(article, max_tokens=200, overlap_tokens=32,
+                           count_tokens=assistant.embedder.count_tokens)
+    sizes = assistant.embedder.count_tokens([c.text for c in chunks])
+    assert max(sizes) <= assistant.embedder.max_tokens == 254
+    for chunk in chunks:
+        assert article.text[chunk.start : chunk.end] == chunk.text
+    covered = set()
+    for chunk in chunks:
+        covered.update(range(chunk.start, chunk.end))
+    words = [i for i, ch in enumerate(article.text) if not ch.isspace()]
+    assert all(i in covered for i in words), "some text is in no chunk"
+
+
+def test_changed_file_replaces_and_copy_is_duplicate(fresh: Assistant, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    shutil.copytree(SEEDS, folder)
+    fresh.ingest([str(folder)])
+    before = fresh.store.count()
+    target = folder / "000_096cb9fdbfc8fb30.txt"
+    target.write_text(target.read_text(encoding="utf-8") + "\nBagheri later flew to Erbil for talks.\n",
+                      encoding="utf-8")
+    shutil.copy(folder / "003_5636c687975dd817.txt", folder / "zarif-copy.txt")
+    report = fresh.ingest([str(folder)])
+    assert report.updated == ["000_096cb9fdbfc8fb30"]
+    assert report.duplicates == ["zarif-copy"]
+    _consistent(fresh)
+    assert fresh.store.count() >= before
+    text, _ = fresh.store.article_text("000_096cb9fdbfc8fb30")
+    assert "flew to Erbil" in text
+    assert "zarif-copy" not in {a.id for a in fresh.store.articles()}
+
+
+class _Pages(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path == "/article":
+            body = (b"<html><head><title>Local page</title><meta name='date' content='2024-05-01'>"
+                    b"</head><body><article><p>Kataib Hezbollah announced a pause in attacks. "
+                    b"The group said it acted to avoid embarrassing the Iraqi government.</p>"
+                    b"</article></body></html>")
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            self.send_error(404)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def web_pages() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_bad_inputs_are_reported_and_never_stop_the_batch(tmp_path: Path, web_pages: str) -> None:
+    data = tmp_path / "data"
+    env = {"ASSISTANT_DATA_DIR": str(data)}
+    assert run_cli("ingest", str(SEEDS), env=env).returncode == 0
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "empty.txt").write_text("")
+    (bad / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR" + bytes(range(256)))
+    (bad / "latin.txt").write_bytes("Le ministre a visité Bagdad. Il a rencontré le président.".encode("cp1252"))
+    (bad / "slides.pdf").write_bytes(b"%PDF-1.4")
+    with open(bad / "huge.txt", "wb") as handle:
+        handle.write(b"Iraq and Iran signed an accord. " * (50 * 1024 * 1024 // 32))
+    (bad / "good.md").write_text("# Border talks\n\nIraqi and Iranian officials discussed the border.\n")
+    closed = f"http://127.0.0.1:{free_port()}/gone"
+    result = run_cli("ingest", str(bad), str(tmp_path / "missing.txt"), f"{web_pages}/nothing",
+                     closed, f"{web_pages}/article", env=env)
+    err = result.stderr
+    assert result.returncode == 1
+    assert "empty.txt: empty file" in err
+    assert "image.txt: binary file" in err
+    assert "latin.txt: not valid UTF-8" in err and "cp1252" in err
+    assert "slides.pdf: unsupported file type '.pdf'" in err
+    assert "huge.txt: skipped, 52.4 MB exceeds the 20 MB limit" in err
+    assert "missing.txt: no such file or folder" in err
+    assert f"{web_pages}/nothing: HTTP 404" in err
+    assert f"{closed}: could not fetch" in err
+    assert "Traceback" not in err
+    summary = result.stdout.splitlines()[0]
+    assert summary.startswith("ingested 3, updated 0, unchanged 0, duplicates 0, skipped 7")
+    listed = json.loads(run_cli("sources", "--json", env=env).stdout)
+    ids = {a["id"] for a in listed}
+    assert set(SEED_IDS) <= ids and {"latin", "good"} <= ids
+    page = next(a for a in listed if a["id"].startswith("url-"))
+    assert page["title"] == "Local page" and page["date"] == "2024-05-01"
+
+
+def test_sources_and_remove_through_the_cli(seeded_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "copy"
+    shutil.copytree(seeded_dir, data)
+    env = {"ASSISTANT_DATA_DIR": str(data)}
+    listing = run_cli("sources", env=env)
+    assert listing.returncode == 0 and "Gulan Media" in listing.stdout
+    assert "5 articles" in listing.stdout
+    removed = run_cli("remove", "004_55e5600d96472930", env=env)
+    assert removed.returncode == 0 and "removed 004_55e5600d96472930" in removed.stdout
+    again = run_cli("remove", "004_55e5600d96472930", env=env)
+    assert again.returncode == 1 and "no stored article" in again.stderr
+    ids = {a["id"] for a in json.loads(run_cli("sources", "--json", env=env).stdout)}
+    assert ids == set(SEED_IDS) - {"004_55e5600d96472930"}
+
+
+def test_other_chunk_settings_use_another_collection(seeded_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "copy"
+    shutil.copytree(seeded_dir, data)
+    other = Assistant(make_settings(data, chunk_tokens=120), chat_model=None)
+    assert other.store.count() == 0
+    assert other.store.stale_collections(), "the old collection should be reported"
+    result = run_cli("sources", env={"ASSISTANT_DATA_DIR": str(data), "ASSISTANT_CHUNK_TOKENS": "120"})
+    assert "re-ingest" in result.stderr
+
+
+def _corpus(folder: Path, n: int) -> Path:
+    path = folder / "many.jsonl"
+    base = (SEEDS / "001_96903b644adc0fa3.txt").read_text(encoding="utf-8")
+    with open(path, "w", encoding="utf-8") as handle:
+        for i in range(n):
+            text = f"Report number {i} from the border region.\n\n{base}\n\nClosing note {i}."
+            handle.write(json.dumps({"id": f"a{i:03d}", "title": f"Report {i}", "text": text}) + "\n")
+    return path
+
+
+def test_kill_during_ingest_then_rerun_is_consistent(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path, 60)
+    data = tmp_path / "data"
+    env = {**os.environ, "ASSISTANT_DATA_DIR": str(data)}
+    cmd = [sys.executable, "-m", "assistant", "ingest", str(corpus)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checker = Assistant(make_settings(data), chat_model=None)
+    deadline = time.monotonic() + 240
+    while checker.store.count() == 0 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = checker.store.count()
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    store = Assistant(make_settings(data), chat_model=None)
+    _consistent(store)
+    assert len(_versions(store)) == 60, f"articles missing after rerun (partial count {partial})"
+    final = store.store.count()
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert again.stdout.startswith("ingested 0, updated 0, unchanged 60")
+    assert Assistant(make_settings(data), chat_model=None).store.count() == final
+
+
+def test_chroma_server_mode(chroma_server: str, tmp_path: Path) -> None:
+    env = {"ASSISTANT_CHROMA_URL": chroma_server, "ASSISTANT_DATA_DIR": str(tmp_path / "unused")}
+    result = run_cli("ingest", str(SEEDS), env=env)
+    assert result.returncode == 0, result.stderr
+    assert chroma_server in result.stdout
+    listed = json.loads(run_cli("sources", "--json", env=env).stdout)
+    assert sorted(a["id"] for a in listed) == SEED_IDS
+    assert not (tmp_path / "unused").exists(), "server mode must not write a local store"
+    answer = json.loads(run_cli("ask", "At whose invitation did Zarif come to Baghdad?", "--json",
+                                env=env).stdout)
+    assert "Hakim" in answer["answer"]
+
+
+def test_unreachable_chroma_server_is_one_line() -> None:
+    result = run_cli("sources", env={"ASSISTANT_CHROMA_URL": f"http://127.0.0.1:{free_port()}"})
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: Chroma server 127.0.0.1:")
+    assert "Traceback" not in result.stderr
