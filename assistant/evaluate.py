@@ -175,7 +175,10 @@ def _parse_turn(record: dict[str, Any], label: str) -> Turn:
     question = record.get("question")
     if not isinstance(question, str) or not question.strip():
         raise EvalFileError(f"{label}: 'question' must be a non-empty string")
-    lists = {name: _strings(record.get(name), name, label) for name in ("expect_any", "expect_all", "sources")}
+    lists = {
+        name: _strings(record.get(name), name, label)
+        for name in ("expect_any", "expect_all", "sources")
+    }
     answerable = record.get("answerable", True)
     if not isinstance(answerable, bool):
         raise EvalFileError(f"{label}: 'answerable' must be true or false")
@@ -183,7 +186,8 @@ def _parse_turn(record: dict[str, Any], label: str) -> Turn:
         for name, values in lists.items():
             if values:
                 raise EvalFileError(
-                    f"{label}: '{name}' makes no sense with 'answerable: false' (a refusal is expected)"
+                    f"{label}: '{name}' makes no sense with 'answerable: false' "
+                    "(a refusal is expected)"
                 )
     return Turn(
         question.strip(),
@@ -206,7 +210,9 @@ def _strings(value: Any, name: str, label: str) -> tuple[str, ...]:
 
 
 # --- pure scoring ----------------------------------------------------------------------------
-_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "‐": "-", "‑": "-", "–": "-", "—": "-"})
+_QUOTES = str.maketrans(
+    {"’": "'", "‘": "'", "“": '"', "”": '"', "‐": "-", "‑": "-", "–": "-", "—": "-"}
+)
 
 
 def normalize(text: str) -> str:
@@ -238,7 +244,9 @@ def answer_correct(
     return all(matches(text, e) for e in expect_all)
 
 
-def retrieval_scores(ranked_ids: Sequence[str], expected: Sequence[str]) -> tuple[float, float] | None:
+def retrieval_scores(
+    ranked_ids: Sequence[str], expected: Sequence[str]
+) -> tuple[float, float] | None:
     """(recall, reciprocal rank) of the expected articles in a ranked list of passage articles.
 
     Recall is the share of expected articles among the passages; the reciprocal
@@ -335,7 +343,9 @@ def score_turn(
         distinct.setdefault(c.n, c.passage.article_id)
     cited = [] if answer.refused else list(distinct.values())
     precision, recall = citation_scores(cited, turn.sources) if turn.answerable else (None, None)
-    correct = answer_correct(answer.text, answer.refused, turn.expect_any, turn.expect_all, turn.answerable)
+    correct = answer_correct(
+        answer.text, answer.refused, turn.expect_any, turn.expect_all, turn.answerable
+    )
     missing: list[str] = []
     if turn.answerable and not answer.refused:
         if turn.expect_any and not any(matches(answer.text, e) for e in turn.expect_any):
@@ -534,7 +544,9 @@ def run_eval_command(
     update: dict[str, Any] = {}
     if llm:
         update["llm"] = llm
-    if k:
+    if k is not None:
+        if k < 1:
+            raise EvalError(f"--k {k}: must be at least 1")
         update["k"] = k
     if update:
         settings = settings.model_copy(update=update)
@@ -542,7 +554,9 @@ def run_eval_command(
     from .answer import Assistant
 
     assistant = Assistant(settings)
-    assistant.ensure_seeded()
+    if not assistant.store.count() and settings.seeds_dir.is_dir():
+        echo(f"the collection is empty: ingesting the seed articles from {settings.seeds_dir}")
+        assistant.ensure_seeded(report=echo)
     known = {a.id for a in assistant.store.articles()}
     if not known:
         raise EvalError("the collection is empty: ingest articles first (assistant ingest …)")
@@ -591,7 +605,9 @@ def write_reports(run: Run, out: Path) -> list[Path]:
         results = out / "results.jsonl"
         with results.open("w", encoding="utf-8") as fh:
             for score, answer in zip(run.scores, run.answers, strict=True):
-                fh.write(json.dumps({**score.to_dict(), "answer": answer}, ensure_ascii=False) + "\n")
+                fh.write(
+                    json.dumps({**score.to_dict(), "answer": answer}, ensure_ascii=False) + "\n"
+                )
         summary = out / "summary.json"
         summary.write_text(json.dumps(_summary_record(run), indent=2, ensure_ascii=False) + "\n")
         charts = render_charts(run)
@@ -643,7 +659,13 @@ def render_charts(run: Run) -> dict[str, bytes]:
     bars = ax.barh(names[::-1], values[::-1], color="#1565c0")
     for bar, name in zip(bars, names[::-1], strict=True):
         label = _fmt(metrics[name], 2)
-        ax.text(min(bar.get_width() + 0.01, 0.93), bar.get_y() + bar.get_height() / 2, label, va="center", fontsize=8)
+        ax.text(
+            min(bar.get_width() + 0.01, 0.93),
+            bar.get_y() + bar.get_height() / 2,
+            label,
+            va="center",
+            fontsize=8,
+        )
     ax.set_xlim(0, 1)
     ax.set_title(f"Metrics ({run.mode}, k={run.k}, {run.summary['questions']} questions)")
     fig.tight_layout()
@@ -665,8 +687,7 @@ def render_charts(run: Run) -> dict[str, bytes]:
     )
     height = max(3.0, 0.22 * len(run.scores) + 1.2)
     fig, ax = plt.subplots(figsize=(7.5, height))
-    cmap = matplotlib.colormaps["RdYlGn"].copy()
-    cmap.set_bad("#e0e0e0")
+    cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#e0e0e0")
     ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(columns)), [c for c, _ in columns], fontsize=8)
     ax.xaxis.tick_top()
@@ -721,7 +742,18 @@ def _rows(run: Run) -> list[list[str]]:
     ]
 
 
-_HEADERS = ["id", "question", "outcome", "recall@k", "RR", "cite P", "cite R", "supported", "phantoms", "s"]
+_HEADERS = [
+    "id",
+    "question",
+    "outcome",
+    "recall@k",
+    "RR",
+    "cite P",
+    "cite R",
+    "supported",
+    "phantoms",
+    "s",
+]
 
 
 def _md_cell(text: str) -> str:
@@ -747,9 +779,19 @@ def markdown_report(run: Run, charts: Sequence[str]) -> str:
         "",
     ]
     out += [f"![{name}]({name})" for name in charts]
-    out += ["", "## Per question", "", "| " + " | ".join(_HEADERS) + " |", "|" + "---|" * len(_HEADERS)]
+    out += [
+        "",
+        "## Per question",
+        "",
+        "| " + " | ".join(_HEADERS) + " |",
+        "|" + "---|" * len(_HEADERS),
+    ]
     out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in _rows(run)]
-    problems = [(sc, a) for sc, a in zip(run.scores, run.answers, strict=True) if sc.outcome not in {"correct", "refused (right)"}]
+    problems = [
+        (sc, a)
+        for sc, a in zip(run.scores, run.answers, strict=True)
+        if sc.outcome not in {"correct", "refused (right)"}
+    ]
     if problems:
         out += ["", "## Answers to look at", ""]
         for sc, a in problems:
@@ -795,7 +837,9 @@ def html_report(run: Run, charts: dict[str, bytes]) -> str:
     for name, png in charts.items():
         data = base64.b64encode(png).decode("ascii")
         parts.append(f"<img alt='{e(name)}' src='data:image/png;base64,{data}'>")
-    parts.append("<h2>Per question</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in _HEADERS) + "</tr>")
+    parts.append(
+        "<h2>Per question</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in _HEADERS) + "</tr>"
+    )
     for row, sc, answer in zip(_rows(run), run.scores, run.answers, strict=True):
         colour = _OUTCOME_COLOURS.get(sc.outcome, "#222")
         cells = [f"<td>{e(row[0])}</td>"]

@@ -28,43 +28,72 @@ _DATEISH = re.compile(
 )
 
 
+_DURATION = re.compile(
+    r"\b(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|several|a few)[- ]"
+    r"(?:day|week|month|year|hour|minute)s?\b",
+    re.I,
+)
+
+
 @dataclass(frozen=True)
 class Candidate:
     n: int  # passage number (1-based)
     text: str
     score: float
     relevance: float  # embedding similarity to the question
+    previous: str = ""  # the sentence before it in the passage, for anaphoric openings
+
+
+# A sentence opening like this leans on the one before it ("He stressed...", "The two ...").
+_ANAPHORIC = re.compile(
+    r"^(?:he|she|they|it|his|her|their|its|this|that|these|those|the two|both|the visit"
+    r"|the meeting|the talks|the move|the group|the minister)\b",
+    re.I,
+)
+
+
+def split_question(question: str) -> tuple[str, str]:
+    """(the user's words, subjects carried from earlier turns in a trailing parenthesis)."""
+    match = re.search(r"\(([^()]*)\)\s*$", question)
+    if not match:
+        return question, ""
+    return question[: match.start()].strip(), match.group(1)
 
 
 def candidates(question: str, passages: Sequence[Passage], embed: EmbedFn) -> list[Candidate]:
     """Every usable sentence of the passages, scored against the question."""
-    pieces: list[tuple[int, str]] = []
+    pieces: list[tuple[int, str, str]] = []
     for n, passage in enumerate(passages, 1):
+        previous = ""
         for s, e in sentence_spans(passage.text):
             sentence = passage.text[s:e].strip()
             if len(sentence.split()) >= 5 and sentence != passage.title:
-                pieces.append((n, sentence))
+                pieces.append((n, sentence, previous))
+            previous = sentence
     if not pieces:
         return []
-    vectors = embed([question] + [text for _, text in pieces])
+    vectors = embed([question] + [text for _, text, _ in pieces])
     sims = vectors[1:] @ vectors[0]
-    q_stems = content_stems(question)
-    q_names = entities(question)
-    wants = _wants(question)
+    own, carried = split_question(question)
+    q_stems, c_stems = content_stems(own), content_stems(carried) - content_stems(own)
+    weight = len(q_stems) + 0.5 * len(c_stems)
+    q_names = entities(own)
+    wants = _wants(own)
     out = []
-    for (n, text), sim in zip(pieces, sims, strict=True):
+    for (n, text, previous), sim in zip(pieces, sims, strict=True):
         stems = content_stems(text)
-        overlap = len(q_stems & stems) / len(q_stems) if q_stems else 0.0
+        hits = len(q_stems & stems) + 0.5 * len(c_stems & stems)
+        overlap = hits / weight if weight else 0.0
         bonus = _answer_type_bonus(wants, text, q_names)
         rank_prior = 0.02 * (len(passages) - n) / max(1, len(passages))
         score = 0.6 * float(sim) + 0.4 * overlap + bonus + rank_prior
-        out.append(Candidate(n, text, score, float(sim)))
+        out.append(Candidate(n, text, score, float(sim), previous))
     return sorted(out, key=lambda c: -c.score)
 
 
 def _wants(question: str) -> str:
     head = question.strip().lower()
-    for word in ("when", "who", "where", "how many", "how much"):
+    for word in ("when", "who", "where", "how many", "how much", "how long"):
         if head.startswith(word) or f" {word} " in f" {head[:40]} ":
             return word
     return ""
@@ -74,6 +103,8 @@ def _answer_type_bonus(wants: str, sentence: str, q_names: set[str]) -> float:
     if wants == "when" and _DATEISH.search(sentence):
         return 0.08
     if wants in {"how many", "how much"} and re.search(r"\d", sentence):
+        return 0.08
+    if wants == "how long" and _DURATION.search(sentence):
         return 0.08
     if wants in {"who", "where"} and entities(sentence) - q_names:
         return 0.05
@@ -108,14 +139,22 @@ def _near_duplicate(a: Candidate, b: Candidate, cosine: float) -> bool:
 def compose(chosen: list[Candidate]) -> str:
     """The answer text: each quoted sentence followed by its marker."""
     parts = []
+    quoted = {c.text for c in chosen}
     for cand in chosen:
-        sentence = cand.text.rstrip()
-        marker = format_marker(cand.n)
-        if sentence[-1:] in ".!?":
-            parts.append(f"{sentence[:-1]} {marker}{sentence[-1]}")
-        else:
-            parts.append(f"{sentence} {marker}")
+        if cand.previous and cand.previous not in quoted and _ANAPHORIC.match(cand.text):
+            parts.append(_cite(cand.previous, cand.n))  # quote the antecedent too
+            quoted.add(cand.previous)
+        parts.append(_cite(cand.text, cand.n))
     return " ".join(parts)
+
+
+def _cite(sentence: str, n: int) -> str:
+    """'Text.' -> 'Text [n].' (the marker goes inside the final period)."""
+    sentence = sentence.rstrip()
+    marker = format_marker(n)
+    if sentence[-1:] in ".!?":
+        return f"{sentence[:-1]} {marker}{sentence[-1]}"
+    return f"{sentence} {marker}"
 
 
 def unit(vectors: np.ndarray) -> np.ndarray:

@@ -110,7 +110,7 @@ _IRREGULAR = {
     "made": "make", "gave": "give", "led": "lead", "left": "leave", "told": "tell",
     "sent": "send", "won": "win", "began": "begin", "paid": "pay", "spoke": "speak",
     "sought": "seek", "brought": "bring", "thought": "think", "flew": "fly", "saw": "see",
-    "arrived": "arrive", "meetings": "meet", "meeting": "meet", "visits": "visit",
+    "meetings": "meet", "meeting": "meet", "visits": "visit",
     # Demonyms and nouns of one root: "Iranian defense ministry" ~ "Iran's defense minister".
     "iranian": "iran", "iranians": "iran", "iraqi": "iraq", "iraqis": "iraq",
     "israeli": "israel", "israelis": "israel", "palestinian": "palestin",
@@ -123,12 +123,22 @@ _IRREGULAR = {
 
 
 def stem(word: str) -> str:
-    """A light English stemmer: enough to match 'talks'/'talk', 'visited'/'visit', 'met'/'meet'."""
+    """A light English stemmer: 'talks'/'talk', 'discussed'/'discuss', 'arrived'/'arrive', 'met'/'meet'."""
     if word in _IRREGULAR:
         return _IRREGULAR[word]
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
+    if len(word) > 4:
+        if word.endswith("ies"):
+            word = word[:-3] + "y"
+        elif word.endswith(("sses", "xes", "zes", "ches", "shes")):
+            word = word[:-2]
+        elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+            word = word[:-1]
+    if len(word) > 5 and word.endswith("ing"):
+        word = word[:-3]
+    elif len(word) > 4 and word.endswith("ed"):
+        word = word[:-2]
+    if len(word) > 4 and word.endswith("e"):
+        word = word[:-1]
     return word
 
 

@@ -29,14 +29,14 @@ from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline by default
 
-import gradio as gr  # noqa: E402
+import gradio as gr
 
-from .answer import Assistant  # noqa: E402
-from .config import Settings  # noqa: E402
-from .errors import AssistantError, ConfigError  # noqa: E402
-from .phrases import CITATION_PATTERN, EXTRACTIVE_LABEL  # noqa: E402
-from .schema import Answer, Citation, StoredArticle  # noqa: E402
-from .store import Filters  # noqa: E402
+from .answer import Assistant
+from .config import Settings
+from .errors import AssistantError, ConfigError
+from .phrases import CITATION_PATTERN, EXTRACTIVE_LABEL
+from .schema import Answer, Citation, StoredArticle
+from .store import Filters
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ EXAMPLES = [
 ]
 UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".json", ".jsonl"]
 ARTICLE_HEADERS = ["Date", "Outlet", "Title", "Chunks", "ID"]
+GENERATED_LABEL = "Answers are written by a language model and checked against the sources."
+UNSUPPORTED_TITLE = "Not supported by the cited passages"
 EMPTY_SOURCES = '<div class="src-empty">Sources of the answers appear here.</div>'
 
 CSS = """
@@ -130,7 +132,7 @@ def render_answer(answer: Answer, turn: int) -> str:
         body = link_citations(esc(text[sentence.start : sentence.end]), turn)
         if not sentence.supported:
             body = (
-                f'<span class="unsupported" title="Not supported by the cited passages">{body}</span>'
+                f'<span class="unsupported" title="{UNSUPPORTED_TITLE}">{body}</span>'
                 ' <span class="unsupported-flag">⚠ unsupported</span>'
             )
         parts.append(body)
@@ -146,7 +148,8 @@ def answer_note(answer: Answer) -> str:
         notes.append(EXTRACTIVE_LABEL)
     unsupported = sum(not s.supported for s in answer.sentences)
     if unsupported:
-        notes.append(f"{unsupported} of {len(answer.sentences)} sentences not supported by the sources.")
+        total = len(answer.sentences)
+        notes.append(f"{unsupported} of {total} sentences not supported by the sources.")
     return f'\n\n<span class="answer-note">{esc(" ".join(notes))}</span>' if notes else ""
 
 
@@ -278,7 +281,7 @@ def parse_day(value: str) -> date | None:
 
 def timeline_figure(points: Sequence[TimelinePoint]) -> Any:
     """A matplotlib Figure: dated articles on a date axis, cited ones highlighted."""
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
     from matplotlib.figure import Figure
 
     dated = [p for p in points if p.day is not None]
@@ -289,20 +292,24 @@ def timeline_figure(points: Sequence[TimelinePoint]) -> Any:
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
     for i, p in enumerate(dated):
-        level = 1 + (i % 3)
+        x, level = float(date2num(p.day)), 1 + (i % 3)
         color = "#d97706" if p.cited else "#9ca3af"
-        ax.vlines(p.day, 0, level, color=color, linewidth=1)
-        ax.plot([p.day], [level], "o", color=color, markersize=7 if p.cited else 5)
+        ax.vlines(x, 0, level, color=color, linewidth=1)
+        ax.plot([x], [level], "o", color=color, markersize=7 if p.cited else 5)
         label = ("".join(f"[{n}]" for n in p.cited) + " " if p.cited else "") + _short(p.title, 38)
-        ax.annotate(label, (p.day, level), xytext=(4, 2), textcoords="offset points", fontsize=7)
+        right = len(dated) > 1 and i >= len(dated) / 2
+        ax.annotate(label, (x, level), xytext=(-4 if right else 4, 3), textcoords="offset points",
+                    fontsize=7, ha="right" if right else "left")
     ax.set_ylim(0, 4.2)
+    ax.margins(x=0.08)
     if dated:
         locator = AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     else:
         ax.set_xticks([])
-        ax.text(0.5, 0.5, "No dated articles behind this answer", ha="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, "No dated articles behind this answer", ha="center",
+                transform=ax.transAxes)
     if undated:
         names = "; ".join(_short(p.title, 40) for p in undated)
         ax.set_xlabel(f"Undated: {names}", fontsize=7, wrap=True)
@@ -318,7 +325,8 @@ def make_filters(sources: Sequence[str] | None, since: str, until: str) -> Filte
     """Filters from the controls; a malformed date is a ConfigError naming it."""
     for label, value in (("since", since), ("until", until)):
         if value and value.strip() and parse_day(value.strip()) is None:
-            raise ConfigError(f"the '{label}' date must look like 2024-03-05, not '{value.strip()}'")
+            shown = value.strip()
+            raise ConfigError(f"the '{label}' date must look like 2024-03-05, not '{shown}'")
     filters = Filters(
         sources=tuple(sources or ()),
         since=(since or "").strip() or None,
@@ -380,7 +388,7 @@ class Handlers:
         if not question:
             yield session.messages, session, gr.skip(), gr.skip(), gr.skip()
             return
-        turn = len(session.history)
+        turn = len(session.sources)
         session.messages.append({"role": "user", "content": question})
         session.messages.append({"role": "assistant", "content": "…"})
         yield session.messages, session, gr.skip(), gr.skip(), ""
@@ -397,7 +405,6 @@ class Handlers:
                     yield session.messages, session, gr.skip(), gr.skip(), gr.skip()
         except AssistantError as exc:
             session.messages[-1]["content"] = f"⚠️ {esc(str(exc))}"
-            session.history.append((question, f"(error: {exc})"))
             yield session.messages, session, gr.skip(), gr.skip(), gr.skip()
             return
         assert answer is not None
@@ -474,7 +481,7 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
     """The page over one Assistant; launch it with `launch()`."""
     h = Handlers(assistant)
     with gr.Blocks(title="News assistant") as app:
-        session = gr.State(Session)
+        session = gr.State(Session())
         gr.Markdown(_header(assistant, settings))
         with gr.Row():
             with gr.Column(scale=3):
@@ -490,10 +497,11 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         chat_out = [chatbot, session, panel, timeline, box]
         for trigger in (box.submit, ask.click):
             trigger(h.chat, chat_in, chat_out, concurrency_id="answer", api_visibility="private")
-        new.click(_new_chat, None, [chatbot, session, panel, timeline, box], queue=False)
+        new.click(_new_chat, None, [chatbot, session, panel, timeline, box], queue=False,
+                  api_visibility="private")
         catalogue_out = [table, outlets, reader_pick]
-        app.load(h.catalogue, None, catalogue_out, queue=False)
-        reader_pick.change(h.read, reader_pick, reader, queue=False)
+        app.load(h.catalogue, None, catalogue_out, queue=False, api_visibility="private")
+        reader_pick.change(h.read, reader_pick, reader, queue=False, api_visibility="private")
         ingest.click(h.upload, files, [report, *catalogue_out], concurrency_limit=1,
                      concurrency_id="ingest", api_visibility="private")
         gr.api(h.ask_api, api_name="ask", concurrency_id="answer")
@@ -502,11 +510,11 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
 
 def _header(assistant: Assistant, settings: Settings) -> str:
     mode = assistant.mode
-    detail = EXTRACTIVE_LABEL if mode == "extractive" else "Answers are generated by a language model and checked against the sources."
+    detail = EXTRACTIVE_LABEL if mode == "extractive" else GENERATED_LABEL
     return (
         "## News assistant\n"
         f"Answerer: **{esc(mode)}** — {esc(detail)}  \n"
-        "Ask about the stored articles; click a citation [n] to see its source sentence highlighted."
+        "Ask about the stored articles; click a citation [n] to see the sentence it rests on."
     )
 
 
@@ -565,7 +573,8 @@ def launch(
     """Queue with bounded concurrency and start the server; returns the local URL."""
     secret = settings.auth.get_secret_value() if settings.auth else None
     auth = parse_auth(secret)
-    app.queue(default_concurrency_limit=settings.concurrency, max_size=max(64, 16 * settings.concurrency))
+    limit = settings.concurrency
+    app.queue(default_concurrency_limit=limit, max_size=max(64, 16 * limit))
     _, url, _ = app.launch(
         server_name=host or settings.host,
         server_port=port or settings.port,

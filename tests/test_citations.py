@@ -1,0 +1,71 @@
+"""The citation verifier: phantom markers, sentence support, spans (pure logic)."""
+
+from __future__ import annotations
+
+from assistant.citations import drop_phantoms, is_refusal, parse_markers, verify
+from assistant.phrases import REFUSAL
+from assistant.schema import Passage
+
+
+def _passage(text: str, start: int = 100, article: str = "a1") -> Passage:
+    return Passage(chunk_id=f"{article}#v#0", article_id=article, text=text, title="T",
+                   date="2025-02-07", source="S", url="", start=start, end=start + len(text))
+
+
+ZARIF = _passage(
+    "Zarif arrived in Baghdad on Wednesday night. He came at the invitation of Ammar al-Hakim. "
+    "Zarif met President Abdul Latif Rashid on Thursday."
+)
+BAGHERI = _passage("Bagheri met the Iraqi defense minister in Baghdad.", start=0, article="a2")
+
+
+def test_parse_markers_groups() -> None:
+    assert [m.numbers for m in parse_markers("A [1]. B [2, 3]. C [4][5].")] == [(1,), (2, 3), (4,), (5,)]
+
+
+def test_phantom_markers_are_removed_and_counted() -> None:
+    text, removed = drop_phantoms("Zarif came to Baghdad [1][7]. Hakim invited him [2, 9].", {1, 2})
+    assert text == "Zarif came to Baghdad [1]. Hakim invited him [2]."
+    assert removed == 2
+
+
+def test_verify_supported_sentence_and_span() -> None:
+    answer = "Zarif came at the invitation of Ammar al-Hakim [1]. Bagheri met the defense minister [2]."
+    result = verify(answer, [ZARIF, BAGHERI], embed=None, threshold=0.5)
+    assert [s.supported for s in result.sentences] == [True, True]
+    first = result.citations[0]
+    assert first.n == 1 and first.sentence == "He came at the invitation of Ammar al-Hakim."
+    start, end = first.span
+    offset = ZARIF.text.index(first.sentence)
+    assert (start, end) == (ZARIF.start + offset, ZARIF.start + offset + len(first.sentence))
+
+
+def test_invented_claims_are_unsupported() -> None:
+    answer = (
+        "Zarif met Pope Francis in Mosul [1]. Zarif arrived in Baghdad on Wednesday night [1]. "
+        "The visit cost 40 million dollars."
+    )
+    result = verify(answer, [ZARIF, BAGHERI], embed=None, threshold=0.5)
+    verdicts = {s.text: s.supported for s in result.sentences}
+    assert verdicts["Zarif met Pope Francis in Mosul."] is False
+    assert verdicts["Zarif arrived in Baghdad on Wednesday night."] is True
+    assert verdicts["The visit cost 40 million dollars."] is False  # cites nothing
+
+
+def test_citing_the_wrong_passage_is_unsupported() -> None:
+    result = verify("Zarif came at the invitation of Ammar al-Hakim [2].", [ZARIF, BAGHERI],
+                    embed=None, threshold=0.5)
+    assert result.sentences[0].supported is False
+
+
+def test_marker_after_the_period_belongs_to_the_sentence_before() -> None:
+    result = verify("Bagheri met the Iraqi defense minister. [2] Zarif arrived in Baghdad. [1]",
+                    [ZARIF, BAGHERI], embed=None, threshold=0.5)
+    assert [s.cites for s in result.sentences] == [(2,), (1,)]
+    assert all(s.supported for s in result.sentences)
+
+
+def test_refusals_are_recognised() -> None:
+    assert is_refusal(REFUSAL)
+    assert is_refusal("I'm sorry, the sources do not contain information about Basra.")
+    assert not is_refusal("Zarif arrived in Baghdad [1].")
