@@ -110,9 +110,7 @@ class Assistant:
     ) -> list[Passage]:
         return self.retriever.retrieve(question, k or self.settings.k, filters)
 
-    def ask(
-        self, question: str, history: History = (), filters: Filters | None = None
-    ) -> Answer:
+    def ask(self, question: str, history: History = (), filters: Filters | None = None) -> Answer:
         answer = None
         for item in self.stream(question, history, filters):
             if isinstance(item, Answer):
@@ -178,9 +176,8 @@ class Assistant:
         from langchain_core.output_parsers import StrOutputParser
         from langchain_core.prompts import ChatPromptTemplate
 
-        template = ChatPromptTemplate.from_messages(
-            [("system", "{system}"), ("human", "{user}")]
-        )
+        template = ChatPromptTemplate.from_messages([("system", "{system}"), ("human", "{user}")])
+        assert self.chat_model is not None  # extractive mode never generates
         chain = template | self.chat_model | StrOutputParser()
         values = {"system": self.system_prompt(), "user": self.user_prompt(question, passages)}
         try:
@@ -239,7 +236,11 @@ def format_sources(passages: Sequence[Passage]) -> str:
     for n, p in enumerate(passages, 1):
         meta = " — ".join(x for x in (p.source, p.date if p.date != "unknown" else "") if x)
         body = p.text.replace("<<<", "« ").replace(">>>", " »")  # a passage cannot close its fence
-        blocks.append(f'{format_marker(n)} "{p.title}"' + (f" ({meta})" if meta else "") + f"\n<<<\n{body}\n>>>")
+        blocks.append(
+            f'{format_marker(n)} "{p.title}"'
+            + (f" ({meta})" if meta else "")
+            + f"\n<<<\n{body}\n>>>"
+        )
     return "\n\n".join(blocks)
 
 
@@ -255,7 +256,21 @@ def subjects(text: str) -> list[str]:
     found = []
     for m in _NAME.finditer(text):
         phrase = m.group()
-        if m.start() == 0 and phrase.lower() in STOPWORDS | {"what", "who", "when", "where", "how", "why", "which", "did", "does", "is", "are", "was", "were"}:
+        if m.start() == 0 and phrase.lower() in STOPWORDS | {
+            "what",
+            "who",
+            "when",
+            "where",
+            "how",
+            "why",
+            "which",
+            "did",
+            "does",
+            "is",
+            "are",
+            "was",
+            "were",
+        }:
             continue
         if m.start() == 0 and " " not in phrase and phrase.lower() in STOPWORDS:
             continue

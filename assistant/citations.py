@@ -108,10 +108,10 @@ def verify(
             support = max(support, score)
             if score > best.get(n, (-1.0, 0))[0]:
                 best[n] = (score, j)
-        checks.append(SentenceCheck(sentence, start, end, cites, round(support, 3), support >= threshold))
-    citations = [
-        _citation(n, passages[n - 1], psent[n], best[n], threshold) for n in sorted(best)
-    ]
+        checks.append(
+            SentenceCheck(sentence, start, end, cites, round(support, 3), support >= threshold)
+        )
+    citations = [_citation(n, passages[n - 1], psent[n], best[n], threshold) for n in sorted(best)]
     return Verified(text, checks, citations, phantoms)
 
 
@@ -196,7 +196,11 @@ def _support(
 
 
 def _citation(
-    n: int, passage: Passage, spans: list[tuple[int, int]], best: tuple[float, int], threshold: float
+    n: int,
+    passage: Passage,
+    spans: list[tuple[int, int]],
+    best: tuple[float, int],
+    threshold: float,
 ) -> Citation:
     score, j = best
     s, e = spans[min(j, len(spans) - 1)]

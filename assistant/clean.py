@@ -61,7 +61,9 @@ _BYLINE_WITH_DATE = re.compile(
     re.I,
 )
 _BY_OUTLET = re.compile(r"^\s*(?:by|from)\s+(?P<outlet>[\w&'’.\- ]{2,40})\s*$", re.I)
-_ORIGINAL_SOURCE = re.compile(r"^\s*(?:original\s+source|source)\s*:\s*(?P<outlet>\S.{0,80})$", re.I)
+_ORIGINAL_SOURCE = re.compile(
+    r"^\s*(?:original\s+source|source)\s*:\s*(?P<outlet>\S.{0,80})$", re.I
+)
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
 
 # Lines that are web furniture wherever they appear (matched on the stripped line).
@@ -79,7 +81,8 @@ _FURNITURE = re.compile(
       | this\ site\ is\ protected\ by\ recaptcha.*
       | (?:more|related|recommended)\ (?:articles|stories|news|posts)
       | read\ more | see\ also | advertisement | sponsored
-      | share(?:\ this(?:\ article)?)?:? | tweet | whatsapp | telegram | facebook | twitter | email | print
+      | share(?:\ this(?:\ article)?)?:?
+      | tweet | whatsapp | telegram | facebook | twitter | email | print
       | click\ to\ share.* | share\ on\ .*
       | \d+\s*(?:shares?|comments?|views?)?
       | sign\ up\ for\ (?:our|the)\ newsletter.*
@@ -170,7 +173,7 @@ class _Header:
 
 
 def _read_header(lines: list[str]) -> tuple[_Header, int]:
-    """Scan header lines (before the first paragraph); return what they say and where the body starts."""
+    """Scan the header lines (before the first paragraph): what they say, where the body starts."""
     header = _Header(candidates=[])
     assert header.candidates is not None
     body_start = len(lines)
@@ -220,7 +223,7 @@ def _title_from_body(text: str, limit: int = 110) -> str:
 
 
 def clean_article(raw: str, *, title: str = "", date_hint: str = "", source: str = "") -> Cleaned:
-    """Clean raw article text; explicit metadata (from JSON or HTML) wins over what the header says."""
+    """Clean raw article text; explicit metadata (JSON, HTML) wins over the header's."""
     text = _UUID.sub("", raw.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " "))
     lines = _cut_trailer(text.split("\n"))
     found_source = source
@@ -273,4 +276,6 @@ def _outlet_name(value: str) -> str:
     """'www.jpost.com' -> 'jpost.com'; other names unchanged."""
     value = value.strip().rstrip("/")
     value = re.sub(r"^https?://", "", value)
-    return re.sub(r"^www\.", "", value).split("/")[0] if "." in value and " " not in value else value
+    return (
+        re.sub(r"^www\.", "", value).split("/")[0] if "." in value and " " not in value else value
+    )

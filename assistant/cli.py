@@ -123,8 +123,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     report = assistant.ingest(
         args.inputs, report=lambda line: print(line, file=sys.stderr), progress=_progress_bar
     )
+    store = assistant.store
     print(report.summary())
-    print(f"collection {assistant.store.name} at {assistant.store.location}: {assistant.store.count()} chunks")
+    print(f"collection {store.name} at {store.location}: {store.count()} chunks")
     return EXIT_FAILED if report.failed else 0
 
 
@@ -176,12 +177,13 @@ def _filters(args: argparse.Namespace) -> Any:
     from .clean import parse_date
     from .store import Filters
 
-    dates = {}
+    dates: dict[str, str | None] = {}
     for name in ("since", "until"):
         value = getattr(args, name)
-        if value and not (iso := parse_date(value)):
+        iso = parse_date(value) if value else None
+        if value and not iso:
             raise AssistantError(f"--{name} '{value}' is not a date (use YYYY-MM-DD)")
-        dates[name] = parse_date(value) if value else None
+        dates[name] = iso
     return Filters(sources=tuple(args.source), **dates)
 
 
@@ -206,7 +208,9 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _stream_answer(assistant: Any, question: str, history: list[tuple[str, str]], filters: Any) -> Any:
+def _stream_answer(
+    assistant: Any, question: str, history: list[tuple[str, str]], filters: Any
+) -> Any:
     from .schema import Answer
 
     streamed = assistant.mode != "extractive"

@@ -159,4 +159,4 @@ def _cite(sentence: str, n: int) -> str:
 
 def unit(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)  # type: ignore[no-any-return]
+    return vectors / np.maximum(norms, 1e-12)

@@ -38,9 +38,7 @@ class LexicalIndex:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
 
-    def search(
-        self, query: str, n: int, mask: np.ndarray | None = None
-    ) -> list[tuple[int, float]]:
+    def search(self, query: str, n: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
         scores = self.scores(query)
         if mask is not None:
             scores = np.where(mask, scores, 0.0)

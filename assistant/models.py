@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
+from pydantic import SecretStr
 
 from .config import Settings
 from .errors import ConfigError, ModelError
@@ -74,7 +75,7 @@ class LocalEmbeddings(Embeddings):
         self.batch_size = batch_size
         self.model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
         # The window includes [CLS] and [SEP]; chunks are counted without them.
-        self.max_tokens = int(self.model.max_seq_length) - 2
+        self.max_tokens = int(self.model.max_seq_length or 256) - 2
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         encoded = self.model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
@@ -103,10 +104,10 @@ class LocalEmbeddings(Embeddings):
         return int(self.model.get_sentence_embedding_dimension() or 384)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.embed(texts).tolist()  # type: ignore[no-any-return]
+        return self.embed(texts).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed([text])[0].tolist()  # type: ignore[no-any-return]
+        return self.embed([text])[0].tolist()
 
 
 class OpenAIEmbedder:
@@ -122,7 +123,7 @@ class OpenAIEmbedder:
             raise ConfigError("embeddings 'openai:…' need OPENAI_API_KEY")
         self._client = OpenAIEmbeddings(
             model=model,
-            api_key=key,  # type: ignore[arg-type]
+            api_key=SecretStr(key),
             base_url=settings.openai_base_url,
             timeout=settings.request_timeout,
             max_retries=settings.max_retries,
@@ -142,10 +143,10 @@ class OpenAIEmbedder:
         if progress:
             progress(len(texts))
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)  # type: ignore[no-any-return]
+        return vectors / np.maximum(norms, 1e-12)
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed([text])[0].tolist()  # type: ignore[no-any-return]
+        return self.embed([text])[0].tolist()
 
 
 def packaged_model_dir(name: str) -> Path:
@@ -177,7 +178,7 @@ def make_embedder(settings: Settings) -> Embedder:
                 f"embedding model '{settings.embeddings}' not found: use {known} or local:<folder>"
             )
         _EMBEDDER_CACHE[key] = LocalEmbeddings(f"local:{model}", path, settings.embed_batch_size)
-    return _EMBEDDER_CACHE[key]  # type: ignore[no-any-return]
+    return _EMBEDDER_CACHE[key]
 
 
 def make_chat_model(settings: Settings, spec: str | None = None) -> Any | None:
@@ -193,7 +194,7 @@ def make_chat_model(settings: Settings, spec: str | None = None) -> Any | None:
             raise ConfigError("answerer 'openai:…' needs OPENAI_API_KEY (or OPENAI_BASE_URL)")
         return ChatOpenAI(
             model=model,
-            api_key=key or "not-needed",  # type: ignore[arg-type]
+            api_key=SecretStr(key or "not-needed"),
             base_url=settings.openai_base_url,
             temperature=settings.temperature,
             timeout=settings.request_timeout,
@@ -212,7 +213,9 @@ def _llamacpp(path: str, settings: Settings) -> Any:
         raise ConfigError(
             "answerer 'llamacpp:…' needs the optional extra: pip install 'news-assistant[llamacpp]'"
         ) from None
-    return ChatLlamaCpp(model_path=path, temperature=settings.temperature, n_ctx=4096, verbose=False)
+    return ChatLlamaCpp(
+        model_path=path, temperature=settings.temperature, n_ctx=4096, verbose=False
+    )
 
 
 def describe_error(exc: BaseException) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from .errors import PromptError
@@ -52,7 +52,7 @@ def load_prompt(name: str, directory: Path = PROMPT_DIR) -> Prompt:
     return Prompt(name, template)
 
 
-@lru_cache(maxsize=None)
+@cache
 def prompts(directory: Path = PROMPT_DIR) -> dict[str, Prompt]:
     """All prompts, loaded and checked once per directory."""
     return {name: load_prompt(name, directory) for name in EXPECTED}

@@ -17,9 +17,20 @@ from .schema import Passage
 from .store import Filters, Store
 
 _RRF_K = 60
-_MONTHS = (
-    "january february march april may june july august september october november december"
-).split()
+_MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
 _LATEST = re.compile(r"\b(latest|most recent|newest|last|recently|recent|current)\b", re.I)
 _EARLIEST = re.compile(r"\b(first|earliest|oldest|initial)\b", re.I)
 
@@ -38,7 +49,9 @@ def date_intent(question: str) -> DateIntent:
     month = next(
         (i for i, m in enumerate(_MONTHS, 1) if re.search(rf"\b{m}\b", question, re.I)), None
     )
-    order = "latest" if _LATEST.search(question) else "earliest" if _EARLIEST.search(question) else None
+    order = (
+        "latest" if _LATEST.search(question) else "earliest" if _EARLIEST.search(question) else None
+    )
     return DateIntent(int(years[0]) if years else None, month if years else None, order)
 
 
@@ -81,7 +94,9 @@ def rrf(rankings: list[list[str]]) -> dict[str, float]:
     return scores
 
 
-def _date_ranking(intent: DateIntent, fused: dict[str, float], pool: dict[str, Passage]) -> list[str]:
+def _date_ranking(
+    intent: DateIntent, fused: dict[str, float], pool: dict[str, Passage]
+) -> list[str]:
     """The fused candidates re-ordered by what the question says about time."""
     relevant = sorted(fused, key=lambda cid: -fused[cid])[: max(10, len(fused) // 2)]
     if intent.year:

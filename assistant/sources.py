@@ -103,7 +103,9 @@ def decode(data: bytes, name: str) -> tuple[str, str]:
         except UnicodeDecodeError:
             continue
         return text, f"{name}: not valid UTF-8 (byte {where}); decoded as {encoding}"
-    raise IngestError(f"{name}: could not decode the text")  # pragma: no cover - latin-1 decodes all
+    raise IngestError(
+        f"{name}: could not decode the text"
+    )  # pragma: no cover - latin-1 decodes all
 
 
 def from_text(text: str, *, article_id: str, origin: str, url: str = "") -> Article:
@@ -149,7 +151,9 @@ def _records(text: str, path: Path, note: str) -> Loaded:
     loaded = Loaded([], warnings=[note] if note else [])
     for where, record in _iter_records(text, path, loaded):
         try:
-            loaded.articles.append(from_record(record, where=where, default_id=_record_id(path, where)))
+            loaded.articles.append(
+                from_record(record, where=where, default_id=_record_id(path, where))
+            )
         except IngestError as exc:
             loaded.errors.append(str(exc))
     if not loaded.articles and not loaded.errors:
@@ -233,7 +237,7 @@ _META_KEYS = {
 
 def _html_meta(soup: Any) -> dict[str, str]:
     found: dict[str, str] = {}
-    tags = {}
+    tags: dict[str, str] = {}
     for tag in soup.find_all("meta"):
         key = (tag.get("property") or tag.get("name") or tag.get("itemprop") or "").lower()
         if key and tag.get("content"):

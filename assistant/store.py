@@ -132,10 +132,16 @@ class Store:
 
     def article_text(self, article_id: str) -> tuple[str, list[Passage]]:
         """The cleaned article text rebuilt from its chunks (offsets place them), and the chunks."""
-        got = self._collection.get(where={"article_id": article_id}, include=["documents", "metadatas"])
+        got = self._collection.get(
+            where={"article_id": article_id}, include=["documents", "metadatas"]
+        )
         passages = sorted(
-            (to_passage(cid, doc, meta) for cid, doc, meta in zip(
-                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)),
+            (
+                to_passage(cid, doc, meta)
+                for cid, doc, meta in zip(
+                    got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+                )
+            ),
             key=lambda p: p.start,
         )
         if not passages:
@@ -220,7 +226,9 @@ class Store:
         for cid, doc, meta in self.iter_chunks():
             ids.append(cid)
             metas.append({**meta, "_text": doc})
-            texts.append(f"{meta.get('title', '')} {meta.get('source', '')} {meta.get('date', '')} {doc}")
+            texts.append(
+                f"{meta.get('title', '')} {meta.get('source', '')} {meta.get('date', '')} {doc}"
+            )
         built = (count, generation, LexicalIndex(texts), ids, metas)
         with self._lock:
             self._lexical = built

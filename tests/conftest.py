@@ -102,8 +102,9 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float) -> 
     raise RuntimeError("chroma server did not start in time")
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run the installed `assistant` entry point."""
     exe = shutil.which("assistant", path=str(VENV_BIN))
     command = [exe] if exe else [sys.executable, "-m", "assistant"]

@@ -7,14 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import make_settings, run_cli
 
 from assistant.answer import Assistant, format_sources, rewrite_follow_up
+from assistant.errors import PromptError
 from assistant.phrases import CITATION_PATTERN, EXTRACTIVE_LABEL, REFUSAL
 from assistant.prompts import load_prompt, variables
 from assistant.store import Filters
-from assistant.errors import PromptError
-
-from conftest import make_settings, run_cli
 
 ZARIF = "003_5636c687975dd817"
 BAGHERI_2023 = "000_096cb9fdbfc8fb30"
@@ -35,11 +34,16 @@ def _cited(answer) -> set[str]:  # type: ignore[no-untyped-def]
         ("Who did Araghchi meet in Tehran?", "Araji", ARAGHCHI),
         ("Which Iraqi defense minister visited Tehran?", "Juma Inad", INAD),
         ("How long was Bagheri's visit to Baghdad?", "three days", BAGHERI_2023),
-        ("Who was assassinated in a US drone attack near Baghdad in 2020?", "Soleimani", BAGHERI_2024),
+        (
+            "Who was assassinated in a US drone attack near Baghdad in 2020?",
+            "Soleimani",
+            BAGHERI_2024,
+        ),
     ],
 )
-def test_seed_facts_are_answered_and_cited(assistant: Assistant, question: str, expected: str,
-                                           article: str) -> None:
+def test_seed_facts_are_answered_and_cited(
+    assistant: Assistant, question: str, expected: str, article: str
+) -> None:
     answer = assistant.ask(question)
     assert not answer.refused
     assert expected.lower() in answer.text.lower()
@@ -54,7 +58,9 @@ def test_seed_facts_are_answered_and_cited(assistant: Assistant, question: str, 
 
 def test_every_marker_names_a_passage(assistant: Assistant) -> None:
     answer = assistant.ask("What did Zarif discuss in Baghdad?")
-    numbers = {int(n) for m in CITATION_PATTERN.finditer(answer.text) for n in m.group(1).split(",")}
+    numbers = {
+        int(n) for m in CITATION_PATTERN.finditer(answer.text) for n in m.group(1).split(",")
+    }
     assert numbers and numbers <= set(range(1, len(answer.passages) + 1))
     assert answer.mode == "extractive" and answer.phantom_citations == 0
 
@@ -77,7 +83,9 @@ def test_unanswerable_questions_are_refused(assistant: Assistant, question: str)
 def test_follow_up_carries_the_subject(assistant: Assistant) -> None:
     first = assistant.ask("Who did Zarif meet in Baghdad?")
     assert ZARIF in _cited(first)
-    follow = assistant.ask("What did he discuss with the president?", history=[(first.question, first.text)])
+    follow = assistant.ask(
+        "What did he discuss with the president?", history=[(first.question, first.text)]
+    )
     assert "Zarif" in follow.standalone_question
     assert follow.passages[0].article_id == ZARIF
     assert ZARIF in _cited(follow)
@@ -86,14 +94,19 @@ def test_follow_up_carries_the_subject(assistant: Assistant) -> None:
 
 def test_rewrite_leaves_self_contained_questions_alone() -> None:
     history = [("Who did Zarif meet in Baghdad?", "…")]
-    assert rewrite_follow_up("When did Bagheri visit Baghdad?", history) == "When did Bagheri visit Baghdad?"
+    assert (
+        rewrite_follow_up("When did Bagheri visit Baghdad?", history)
+        == "When did Bagheri visit Baghdad?"
+    )
     assert "Zarif" in rewrite_follow_up("Where did he go next?", history)
 
 
 def test_outlet_and_date_filters(assistant: Assistant) -> None:
     only = assistant.retrieve("Iran Iraq security talks", filters=Filters(sources=("YCPress",)))
     assert only and {p.article_id for p in only} == {INAD}
-    dated = assistant.retrieve("Iran Iraq security talks", filters=Filters(since="2024-01-01", until="2024-12-31"))
+    dated = assistant.retrieve(
+        "Iran Iraq security talks", filters=Filters(since="2024-01-01", until="2024-12-31")
+    )
     assert {p.article_id for p in dated} == {BAGHERI_2024}
 
 
@@ -131,32 +144,62 @@ def test_prompt_injection_in_an_article_changes_nothing(seeded_dir: Path, tmp_pa
 
 
 def test_prompts_are_checked(tmp_path: Path) -> None:
-    assert variables(load_prompt("answer_user").template) == {"sources", "question", "citation_example"}
+    assert variables(load_prompt("answer_user").template) == {
+        "sources",
+        "question",
+        "citation_example",
+    }
     (tmp_path / "condense.md").write_text("Rewrite {question} given {histroy}")
     with pytest.raises(PromptError, match="missing: history; unexpected: histroy"):
         load_prompt("condense", tmp_path)
 
 
 def test_cli_ask_json(seeded_dir: Path) -> None:
-    result = run_cli("ask", "Who did Bagheri meet in Baghdad?", "--json",
-                     env={"ASSISTANT_DATA_DIR": str(seeded_dir)})
+    result = run_cli(
+        "ask",
+        "Who did Bagheri meet in Baghdad?",
+        "--json",
+        env={"ASSISTANT_DATA_DIR": str(seeded_dir)},
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) >= {"question", "answer", "refused", "mode", "citations", "passages", "timings"}
+    assert set(data) >= {
+        "question",
+        "answer",
+        "refused",
+        "mode",
+        "citations",
+        "passages",
+        "timings",
+    }
     citation = data["citations"][0]
-    assert set(citation) >= {"n", "article_id", "title", "source", "date", "url", "passage", "span", "supported"}
+    assert set(citation) >= {
+        "n",
+        "article_id",
+        "title",
+        "source",
+        "date",
+        "url",
+        "passage",
+        "span",
+        "supported",
+    }
     assert data["mode"] == "extractive" and data["timings"]["total"] > 0
 
 
 def test_cli_ask_plain_lists_sources(seeded_dir: Path) -> None:
-    result = run_cli("ask", "When did Bagheri arrive in Baghdad?", env={"ASSISTANT_DATA_DIR": str(seeded_dir)})
+    result = run_cli(
+        "ask", "When did Bagheri arrive in Baghdad?", env={"ASSISTANT_DATA_DIR": str(seeded_dir)}
+    )
     assert result.returncode == 0
     assert EXTRACTIVE_LABEL in result.stdout
     assert "Sources:" in result.stdout and "Gulan Media, 2023-12-03" in result.stdout
 
 
 def test_cli_rejects_a_bad_date(seeded_dir: Path) -> None:
-    result = run_cli("ask", "x", "--since", "last tuesday", env={"ASSISTANT_DATA_DIR": str(seeded_dir)})
+    result = run_cli(
+        "ask", "x", "--since", "last tuesday", env={"ASSISTANT_DATA_DIR": str(seeded_dir)}
+    )
     assert result.returncode == 1 and result.stderr.strip() == (
         "error: --since 'last tuesday' is not a date (use YYYY-MM-DD)"
     )

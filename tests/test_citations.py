@@ -8,8 +8,17 @@ from assistant.schema import Passage
 
 
 def _passage(text: str, start: int = 100, article: str = "a1") -> Passage:
-    return Passage(chunk_id=f"{article}#v#0", article_id=article, text=text, title="T",
-                   date="2025-02-07", source="S", url="", start=start, end=start + len(text))
+    return Passage(
+        chunk_id=f"{article}#v#0",
+        article_id=article,
+        text=text,
+        title="T",
+        date="2025-02-07",
+        source="S",
+        url="",
+        start=start,
+        end=start + len(text),
+    )
 
 
 ZARIF = _passage(
@@ -20,7 +29,12 @@ BAGHERI = _passage("Bagheri met the Iraqi defense minister in Baghdad.", start=0
 
 
 def test_parse_markers_groups() -> None:
-    assert [m.numbers for m in parse_markers("A [1]. B [2, 3]. C [4][5].")] == [(1,), (2, 3), (4,), (5,)]
+    assert [m.numbers for m in parse_markers("A [1]. B [2, 3]. C [4][5].")] == [
+        (1,),
+        (2, 3),
+        (4,),
+        (5,),
+    ]
 
 
 def test_phantom_markers_are_removed_and_counted() -> None:
@@ -30,7 +44,9 @@ def test_phantom_markers_are_removed_and_counted() -> None:
 
 
 def test_verify_supported_sentence_and_span() -> None:
-    answer = "Zarif came at the invitation of Ammar al-Hakim [1]. Bagheri met the defense minister [2]."
+    answer = (
+        "Zarif came at the invitation of Ammar al-Hakim [1]. Bagheri met the defense minister [2]."
+    )
     result = verify(answer, [ZARIF, BAGHERI], embed=None, threshold=0.5)
     assert [s.supported for s in result.sentences] == [True, True]
     first = result.citations[0]
@@ -53,14 +69,22 @@ def test_invented_claims_are_unsupported() -> None:
 
 
 def test_citing_the_wrong_passage_is_unsupported() -> None:
-    result = verify("Zarif came at the invitation of Ammar al-Hakim [2].", [ZARIF, BAGHERI],
-                    embed=None, threshold=0.5)
+    result = verify(
+        "Zarif came at the invitation of Ammar al-Hakim [2].",
+        [ZARIF, BAGHERI],
+        embed=None,
+        threshold=0.5,
+    )
     assert result.sentences[0].supported is False
 
 
 def test_marker_after_the_period_belongs_to_the_sentence_before() -> None:
-    result = verify("Bagheri met the Iraqi defense minister. [2] Zarif arrived in Baghdad. [1]",
-                    [ZARIF, BAGHERI], embed=None, threshold=0.5)
+    result = verify(
+        "Bagheri met the Iraqi defense minister. [2] Zarif arrived in Baghdad. [1]",
+        [ZARIF, BAGHERI],
+        embed=None,
+        threshold=0.5,
+    )
     assert [s.cites for s in result.sentences] == [(2,), (1,)]
     assert all(s.supported for s in result.sentences)
 

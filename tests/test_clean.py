@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import SEEDS
 
 from assistant.clean import clean_article, parse_date
-from assistant.sources import decode, from_html, load
 from assistant.errors import IngestError
-
-from conftest import SEEDS
+from assistant.sources import decode, from_html, load
 
 EXPECTED = {
     "000_096cb9fdbfc8fb30": (
@@ -116,8 +115,14 @@ def test_html_visible_text_and_meta() -> None:
 
 def test_jsonl_records_and_bad_lines(tmp_path: Path) -> None:
     path = tmp_path / "feed.jsonl"
-    good = {"id": "r1", "title": "T", "url": "https://x/1", "date": "2024-01-02",
-            "source": "Wire", "text": "Body sentence one. Body sentence two."}
+    good = {
+        "id": "r1",
+        "title": "T",
+        "url": "https://x/1",
+        "date": "2024-01-02",
+        "source": "Wire",
+        "text": "Body sentence one. Body sentence two.",
+    }
     path.write_text(json.dumps(good) + "\n{not json\n" + json.dumps({"id": "r3"}) + "\n")
     loaded = load(path, max_bytes=10**6, timeout=1)
     assert [a.id for a in loaded.articles] == ["r1"]

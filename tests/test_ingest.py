@@ -16,12 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import SEEDS, free_port, make_settings, run_cli
 
 from assistant.answer import Assistant
 from assistant.chunking import chunk_article
 from assistant.sources import from_text
-
-from conftest import SEEDS, free_port, make_settings, run_cli
 
 SEED_IDS = sorted(p.stem for p in SEEDS.glob("*.txt"))
 
@@ -57,8 +56,9 @@ def test_seeds_twice_adds_nothing(fresh: Assistant) -> None:
 def test_chunks_fit_the_model_window_and_point_at_the_text(assistant: Assistant) -> None:
     text = (SEEDS / "003_5636c687975dd817.txt").read_text(encoding="utf-8") * 3
     article = from_text(text, article_id="long", origin="long.txt")
-    chunks = chunk_article(article, max_tokens=200, overlap_tokens=32,
-                           count_tokens=assistant.embedder.count_tokens)
+    chunks = chunk_article(
+        article, max_tokens=200, overlap_tokens=32, count_tokens=assistant.embedder.count_tokens
+    )
     sizes = assistant.embedder.count_tokens([c.text for c in chunks])
     assert max(sizes) <= assistant.embedder.max_tokens == 254
     for chunk in chunks:
@@ -76,8 +76,10 @@ def test_changed_file_replaces_and_copy_is_duplicate(fresh: Assistant, tmp_path:
     fresh.ingest([str(folder)])
     before = fresh.store.count()
     target = folder / "000_096cb9fdbfc8fb30.txt"
-    target.write_text(target.read_text(encoding="utf-8") + "\nBagheri later flew to Erbil for talks.\n",
-                      encoding="utf-8")
+    target.write_text(
+        target.read_text(encoding="utf-8") + "\nBagheri later flew to Erbil for talks.\n",
+        encoding="utf-8",
+    )
     shutil.copy(folder / "003_5636c687975dd817.txt", folder / "zarif-copy.txt")
     report = fresh.ingest([str(folder)])
     assert report.updated == ["000_096cb9fdbfc8fb30"]
@@ -90,12 +92,14 @@ def test_changed_file_replaces_and_copy_is_duplicate(fresh: Assistant, tmp_path:
 
 
 class _Pages(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         if self.path == "/article":
-            body = (b"<html><head><title>Local page</title><meta name='date' content='2024-05-01'>"
-                    b"</head><body><article><p>Kataib Hezbollah announced a pause in attacks. "
-                    b"The group said it acted to avoid embarrassing the Iraqi government.</p>"
-                    b"</article></body></html>")
+            body = (
+                b"<html><head><title>Local page</title><meta name='date' content='2024-05-01'>"
+                b"</head><body><article><p>Kataib Hezbollah announced a pause in attacks. "
+                b"The group said it acted to avoid embarrassing the Iraqi government.</p>"
+                b"</article></body></html>"
+            )
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.end_headers()
@@ -124,14 +128,25 @@ def test_bad_inputs_are_reported_and_never_stop_the_batch(tmp_path: Path, web_pa
     bad.mkdir()
     (bad / "empty.txt").write_text("")
     (bad / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR" + bytes(range(256)))
-    (bad / "latin.txt").write_bytes("Le ministre a visité Bagdad. Il a rencontré le président.".encode("cp1252"))
+    (bad / "latin.txt").write_bytes(
+        "Le ministre a visité Bagdad. Il a rencontré le président.".encode("cp1252")
+    )
     (bad / "slides.pdf").write_bytes(b"%PDF-1.4")
     with open(bad / "huge.txt", "wb") as handle:
         handle.write(b"Iraq and Iran signed an accord. " * (50 * 1024 * 1024 // 32))
-    (bad / "good.md").write_text("# Border talks\n\nIraqi and Iranian officials discussed the border.\n")
+    (bad / "good.md").write_text(
+        "# Border talks\n\nIraqi and Iranian officials discussed the border.\n"
+    )
     closed = f"http://127.0.0.1:{free_port()}/gone"
-    result = run_cli("ingest", str(bad), str(tmp_path / "missing.txt"), f"{web_pages}/nothing",
-                     closed, f"{web_pages}/article", env=env)
+    result = run_cli(
+        "ingest",
+        str(bad),
+        str(tmp_path / "missing.txt"),
+        f"{web_pages}/nothing",
+        closed,
+        f"{web_pages}/article",
+        env=env,
+    )
     err = result.stderr
     assert result.returncode == 1
     assert "empty.txt: empty file" in err
@@ -173,7 +188,9 @@ def test_other_chunk_settings_use_another_collection(seeded_dir: Path, tmp_path:
     other = Assistant(make_settings(data, chunk_tokens=120), chat_model=None)
     assert other.store.count() == 0
     assert other.store.stale_collections(), "the old collection should be reported"
-    result = run_cli("sources", env={"ASSISTANT_DATA_DIR": str(data), "ASSISTANT_CHUNK_TOKENS": "120"})
+    result = run_cli(
+        "sources", env={"ASSISTANT_DATA_DIR": str(data), "ASSISTANT_CHUNK_TOKENS": "120"}
+    )
     assert "re-ingest" in result.stderr
 
 
@@ -183,7 +200,9 @@ def _corpus(folder: Path, n: int) -> Path:
     with open(path, "w", encoding="utf-8") as handle:
         for i in range(n):
             text = f"Report number {i} from the border region.\n\n{base}\n\nClosing note {i}."
-            handle.write(json.dumps({"id": f"a{i:03d}", "title": f"Report {i}", "text": text}) + "\n")
+            handle.write(
+                json.dumps({"id": f"a{i:03d}", "title": f"Report {i}", "text": text}) + "\n"
+            )
     return path
 
 
@@ -219,8 +238,9 @@ def test_chroma_server_mode(chroma_server: str, tmp_path: Path) -> None:
     listed = json.loads(run_cli("sources", "--json", env=env).stdout)
     assert sorted(a["id"] for a in listed) == SEED_IDS
     assert not (tmp_path / "unused").exists(), "server mode must not write a local store"
-    answer = json.loads(run_cli("ask", "At whose invitation did Zarif come to Baghdad?", "--json",
-                                env=env).stdout)
+    answer = json.loads(
+        run_cli("ask", "At whose invitation did Zarif come to Baghdad?", "--json", env=env).stdout
+    )
     assert "Hakim" in answer["answer"]
 
 
