@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -208,14 +208,65 @@ def _llamacpp(path: str, settings: Settings) -> Any:
     if not Path(path).is_file():
         raise ConfigError(f"answerer 'llamacpp:{path}': no such GGUF file")
     try:
-        from langchain_community.chat_models import ChatLlamaCpp
+        from llama_cpp import Llama
     except ImportError:
         raise ConfigError(
             "answerer 'llamacpp:…' needs the optional extra: pip install 'news-assistant[llamacpp]'"
         ) from None
-    return ChatLlamaCpp(
-        model_path=path, temperature=settings.temperature, n_ctx=4096, verbose=False
-    )
+    llama = Llama(model_path=path, n_ctx=4096, verbose=False)
+    return _llamacpp_chat_class()(llama=llama, temperature=settings.temperature)
+
+
+def _llamacpp_chat_class() -> Any:
+    """A LangChain chat model over an in-process llama.cpp model (streaming)."""
+    from langchain_core.language_models.chat_models import BaseChatModel
+    from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+    from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+    roles = {"human": "user", "ai": "assistant", "system": "system"}
+
+    class LlamaCppChat(BaseChatModel):
+        llama: Any
+        temperature: float = 0.0
+
+        @property
+        def _llm_type(self) -> str:
+            return "llamacpp"
+
+        def _messages(self, messages: list[BaseMessage]) -> list[dict[str, str]]:
+            return [
+                {"role": roles.get(m.type, "user"), "content": str(m.content)} for m in messages
+            ]
+
+        def _generate(
+            self,
+            messages: list[BaseMessage],
+            stop: Any = None,
+            run_manager: Any = None,
+            **kwargs: Any,
+        ) -> ChatResult:
+            text = "".join(c.message.content for c in self._stream(messages, stop))  # type: ignore[misc]
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+        def _stream(
+            self,
+            messages: list[BaseMessage],
+            stop: Any = None,
+            run_manager: Any = None,
+            **kwargs: Any,
+        ) -> Iterator[ChatGenerationChunk]:
+            for part in self.llama.create_chat_completion(
+                messages=self._messages(messages),
+                temperature=self.temperature,
+                stream=True,
+                stop=stop,
+                max_tokens=512,
+            ):
+                delta = part["choices"][0]["delta"].get("content") or ""
+                if delta:
+                    yield ChatGenerationChunk(message=AIMessageChunk(content=delta))
+
+    return LlamaCppChat
 
 
 def describe_error(exc: BaseException) -> str:

