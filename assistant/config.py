@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = 32
     max_file_mb: float = 20.0
     embed_batch_size: int = 32
+    embed_precision: str = "auto"
     fetch_timeout: float = 20.0
 
     # --- retrieval and answering --------------------------------------------
@@ -77,6 +78,13 @@ class Settings(BaseSettings):
         # all-MiniLM-L6-v2 reads 256 word pieces; two are [CLS]/[SEP].
         if not 32 <= value <= 254:
             raise ValueError("chunk_tokens must be between 32 and 254 (the model window is 256)")
+        return value
+
+    @field_validator("embed_precision")
+    @classmethod
+    def _precision(cls, value: str) -> str:
+        if value not in {"auto", "fp32", "bf16"}:
+            raise ValueError("embed_precision must be auto, fp32 or bf16")
         return value
 
     @field_validator("k", "fetch_k", "max_per_article", "extractive_sentences")
