@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import extractive
-from .citations import Verified, is_refusal, verify
+from .citations import Verified, entities, is_refusal, verify
 from .config import Settings
 from .errors import AssistantError, ModelError
 from .ingest import Ingestor, ProgressFactory, Reporter, open_store
@@ -29,7 +29,7 @@ from .prompts import prompts
 from .retrieve import Retriever
 from .schema import Answer, Article, IngestReport, Passage
 from .store import Filters, Store
-from .text import STOPWORDS, content_stems
+from .text import STOPWORDS, content_stems, fold
 
 History = Sequence[tuple[str, str]]
 _NOT_GIVEN: Any = object()
@@ -156,14 +156,18 @@ class Assistant:
         yield answer
 
     def _relevant(self, question: str, passages: list[Passage]) -> bool:
-        """Calibrated gate: some passage is semantically close, or shares the question's names."""
+        """Calibrated gate: a passage is close in meaning, shares most of the question's
+        words, and every name or number the question asks about occurs in some passage."""
         if not passages:
             return False
+        found = fold(" ".join(f"{p.title} {p.text}" for p in passages))
+        if any(name not in found for name in entities(question)):
+            return False  # "the population of Basra": no passage mentions Basra
         best = max(p.dense for p in passages)
         q_stems = content_stems(question)
         hits = max((len(q_stems & content_stems(p.text)) for p in passages), default=0)
         coverage = hits / len(q_stems) if q_stems else 0.0
-        return best >= self.settings.refusal_threshold and coverage >= 0.5
+        return best >= self.settings.refusal_threshold and coverage > 0.5
 
     def _extractive(self, question: str, passages: list[Passage]) -> str:
         ranked = extractive.candidates(question, passages, self.vectors)

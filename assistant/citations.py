@@ -74,7 +74,7 @@ def entities(sentence: str) -> set[str]:
     for m in _ENTITY.finditer(sentence):
         if m.start() == 0 or sentence[: m.start()].strip() in {"", '"', "“"}:
             continue
-        found.add(fold(m.group()).strip(".,"))
+        found.add(re.sub(r"['’]s$", "", fold(m.group())).strip(".,"))
     return found
 
 

@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     k: int = 6
     fetch_k: int = 40
     max_per_article: int = 3
-    refusal_threshold: float = 0.35
+    refusal_threshold: float = 0.25
     extractive_sentences: int = 3
     support_threshold: float = 0.5
 

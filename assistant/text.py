@@ -12,6 +12,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
+_POSSESSIVE = re.compile(r"'s\b")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 
 STOPWORDS = frozenset(
@@ -228,7 +229,8 @@ def fold(text: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    return _WORD.findall(fold(text).replace("’", "'"))
+    """Folded words, possessives dropped ("Iraq’s" -> "iraq")."""
+    return _WORD.findall(_POSSESSIVE.sub("", fold(text).replace("’", "'")))
 
 
 def content_words(text: str) -> list[str]:
