@@ -42,6 +42,7 @@ def _cited(answer) -> set[str]:  # type: ignore[no-untyped-def]
             "Soleimani",
             BAGHERI_2024,
         ),
+        ("Who is Iraq's prime minister?", "Sudani", BAGHERI_2024),
     ],
 )
 def test_seed_facts_are_answered_and_cited(
@@ -75,6 +76,8 @@ def test_every_marker_names_a_passage(assistant: Assistant) -> None:
         "Who won the 2022 FIFA World Cup?",
         "What is the recipe for baklava?",
         "How much did the new Baghdad metro cost?",
+        "Did Zarif meet Erdogan?",  # a name no article mentions
+        "What is the weather in Tehran?",
     ],
 )
 def test_unanswerable_questions_are_refused(assistant: Assistant, question: str) -> None:
