@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 
     answering = argparse.ArgumentParser(add_help=False, parents=[common])
     answering.add_argument("--llm", help="extractive | openai:<model> | llamacpp:<file.gguf>")
-    answering.add_argument("-k", type=int, help="passages to retrieve")
+    answering.add_argument("-k", "--k", dest="k", type=int, help="passages to retrieve")
     answering.add_argument("--source", action="append", default=[], help="only this outlet")
     answering.add_argument("--since", help="only articles dated on/after YYYY-MM-DD")
     answering.add_argument("--until", help="only articles dated on/before YYYY-MM-DD")

@@ -659,11 +659,14 @@ def render_charts(run: Run) -> dict[str, bytes]:
     bars = ax.barh(names[::-1], values[::-1], color="#1565c0")
     for bar, name in zip(bars, names[::-1], strict=True):
         label = _fmt(metrics[name], 2)
+        inside = bar.get_width() > 0.9
         ax.text(
-            min(bar.get_width() + 0.01, 0.93),
+            bar.get_width() - 0.01 if inside else bar.get_width() + 0.01,
             bar.get_y() + bar.get_height() / 2,
             label,
             va="center",
+            ha="right" if inside else "left",
+            color="white" if inside else "black",
             fontsize=8,
         )
     ax.set_xlim(0, 1)

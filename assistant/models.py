@@ -72,6 +72,8 @@ class LocalEmbeddings(Embeddings):
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+        # Token counting of long sentences (before they are cut) is expected, not an error.
+        hf_logging.set_verbosity_error()
 
         self.name = name
         self.batch_size = batch_size
@@ -294,11 +296,14 @@ def _llamacpp_chat_class() -> Any:
 def describe_error(exc: BaseException) -> str:
     """One line for a provider failure, with the API key never included."""
     name = type(exc).__name__
+    # LangChain wraps the SDK's errors in subclasses: match on the whole hierarchy.
+    names = {cls.__name__ for cls in type(exc).__mro__}
     status = getattr(exc, "status_code", None)
-    if name in {"APIConnectionError", "ConnectError", "ConnectionError"}:
-        return "cannot reach the model server (is it running? check OPENAI_BASE_URL)"
-    if name in {"APITimeoutError", "TimeoutException", "ReadTimeout"}:
+    # Timeout first: the SDK's timeout error is a subclass of its connection error.
+    if names & {"APITimeoutError", "TimeoutException", "ReadTimeout", "TimeoutError"}:
         return "the model server did not answer in time (ASSISTANT_REQUEST_TIMEOUT)"
+    if names & {"APIConnectionError", "ConnectError", "ConnectionError"}:
+        return "cannot reach the model server (is it running? check OPENAI_BASE_URL)"
     if status == 401 or name == "AuthenticationError":
         return "the model server rejected the API key (HTTP 401): check OPENAI_API_KEY"
     if status == 429 or name == "RateLimitError":

@@ -48,6 +48,7 @@ EXAMPLES = [
 UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".json", ".jsonl"]
 ARTICLE_HEADERS = ["Date", "Outlet", "Title", "Chunks", "ID"]
 GENERATED_LABEL = "Answers are written by a language model and checked against the sources."
+UNEXPECTED = "⚠️ Unexpected error while answering; see the server log."
 UNSUPPORTED_TITLE = "Not supported by the cited passages"
 EMPTY_SOURCES = '<div class="src-empty">Sources of the answers appear here.</div>'
 
@@ -298,8 +299,14 @@ def timeline_figure(points: Sequence[TimelinePoint]) -> Any:
         ax.plot([x], [level], "o", color=color, markersize=7 if p.cited else 5)
         label = ("".join(f"[{n}]" for n in p.cited) + " " if p.cited else "") + _short(p.title, 38)
         right = len(dated) > 1 and i >= len(dated) / 2
-        ax.annotate(label, (x, level), xytext=(-4 if right else 4, 3), textcoords="offset points",
-                    fontsize=7, ha="right" if right else "left")
+        ax.annotate(
+            label,
+            (x, level),
+            xytext=(-4 if right else 4, 3),
+            textcoords="offset points",
+            fontsize=7,
+            ha="right" if right else "left",
+        )
     ax.set_ylim(0, 4.2)
     ax.margins(x=0.08)
     if dated:
@@ -308,8 +315,9 @@ def timeline_figure(points: Sequence[TimelinePoint]) -> Any:
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     else:
         ax.set_xticks([])
-        ax.text(0.5, 0.5, "No dated articles behind this answer", ha="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5, 0.5, "No dated articles behind this answer", ha="center", transform=ax.transAxes
+        )
     if undated:
         names = "; ".join(_short(p.title, 40) for p in undated)
         ax.set_xlabel(f"Undated: {names}", fontsize=7, wrap=True)
@@ -389,7 +397,7 @@ class Handlers:
             yield session.messages, session, gr.skip(), gr.skip(), gr.skip()
             return
         turn = len(session.sources)
-        session.messages.append({"role": "user", "content": question})
+        session.messages.append({"role": "user", "content": esc(question)})
         session.messages.append({"role": "assistant", "content": "…"})
         yield session.messages, session, gr.skip(), gr.skip(), ""
         try:
@@ -405,6 +413,11 @@ class Handlers:
                     yield session.messages, session, gr.skip(), gr.skip(), gr.skip()
         except AssistantError as exc:
             session.messages[-1]["content"] = f"⚠️ {esc(str(exc))}"
+            yield session.messages, session, gr.skip(), gr.skip(), gr.skip()
+            return
+        except Exception:  # a bug: keep the traceback in the log, the page stays usable
+            log.exception("answering %r failed", question)
+            session.messages[-1]["content"] = UNEXPECTED
             yield session.messages, session, gr.skip(), gr.skip(), gr.skip()
             return
         assert answer is not None
@@ -447,7 +460,9 @@ class Handlers:
         return render_article(found[0], self.article_text(article_id))
 
     def upload(
-        self, files: list[str] | None, progress: gr.Progress = gr.Progress()  # noqa: B008
+        self,
+        files: list[str] | None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> Iterator[Any]:
         """Ingest uploaded files with progress; one line per problem, naming the file."""
         paths = [str(f) for f in files or []]
@@ -490,20 +505,36 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
                 table, reader_pick, reader = _articles()
                 files, ingest, report = _upload()
             with gr.Column(scale=2):
-                panel = gr.HTML(EMPTY_SOURCES, elem_id="sources", label="Sources",
-                                max_height=640, js_on_load=None)
+                panel = gr.HTML(
+                    EMPTY_SOURCES,
+                    elem_id="sources",
+                    label="Sources",
+                    max_height=640,
+                    js_on_load=None,
+                )
                 timeline = gr.Plot(label="Timeline: articles behind the answer", format="png")
         chat_in = [box, session, outlets, since, until]
         chat_out = [chatbot, session, panel, timeline, box]
         for trigger in (box.submit, ask.click):
             trigger(h.chat, chat_in, chat_out, concurrency_id="answer", api_visibility="private")
-        new.click(_new_chat, None, [chatbot, session, panel, timeline, box], queue=False,
-                  api_visibility="private")
+        new.click(
+            _new_chat,
+            None,
+            [chatbot, session, panel, timeline, box],
+            queue=False,
+            api_visibility="private",
+        )
         catalogue_out = [table, outlets, reader_pick]
         app.load(h.catalogue, None, catalogue_out, queue=False, api_visibility="private")
         reader_pick.change(h.read, reader_pick, reader, queue=False, api_visibility="private")
-        ingest.click(h.upload, files, [report, *catalogue_out], concurrency_limit=1,
-                     concurrency_id="ingest", api_visibility="private")
+        ingest.click(
+            h.upload,
+            files,
+            [report, *catalogue_out],
+            concurrency_limit=1,
+            concurrency_id="ingest",
+            api_visibility="private",
+        )
         gr.api(h.ask_api, api_name="ask", concurrency_id="answer")
     return app
 
@@ -519,11 +550,22 @@ def _header(assistant: Assistant, settings: Settings) -> str:
 
 
 def _chat_column() -> tuple[gr.Chatbot, gr.Textbox, gr.Button, gr.Button]:
-    chatbot = gr.Chatbot(label="Chat", elem_id="chat", height=460, feedback_options=None,
-                         latex_delimiters=[], buttons=["copy"])
+    chatbot = gr.Chatbot(
+        label="Chat",
+        elem_id="chat",
+        height=460,
+        feedback_options=None,
+        latex_delimiters=[],
+        buttons=["copy"],
+    )
     with gr.Row():
-        box = gr.Textbox(placeholder="Ask about the news articles…", show_label=False,
-                         scale=5, elem_id="question", submit_btn=False)
+        box = gr.Textbox(
+            placeholder="Ask about the news articles…",
+            show_label=False,
+            scale=5,
+            elem_id="question",
+            submit_btn=False,
+        )
         ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
     new = gr.Button("New chat", size="sm", elem_id="new-chat")
     gr.Examples(EXAMPLES, inputs=[box], label="Example questions")
@@ -541,8 +583,13 @@ def _filters() -> tuple[gr.Dropdown, gr.Textbox, gr.Textbox]:
 
 def _articles() -> tuple[gr.Dataframe, gr.Dropdown, gr.HTML]:
     with gr.Accordion("Stored articles", open=False):
-        table = gr.Dataframe(headers=ARTICLE_HEADERS, interactive=False, wrap=True,
-                             label="Stored articles", elem_id="articles")
+        table = gr.Dataframe(
+            headers=ARTICLE_HEADERS,
+            interactive=False,
+            wrap=True,
+            label="Stored articles",
+            elem_id="articles",
+        )
         pick = gr.Dropdown([], label="Read an article", elem_id="read-article")
         reader = gr.HTML("", elem_id="reader", max_height=480, js_on_load=None)
     return table, pick, reader
@@ -550,8 +597,13 @@ def _articles() -> tuple[gr.Dataframe, gr.Dropdown, gr.HTML]:
 
 def _upload() -> tuple[gr.File, gr.Button, gr.Markdown]:
     with gr.Accordion("Add articles", open=False):
-        files = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
-                        label="Articles (txt, md, html, json, jsonl)", elem_id="upload")
+        files = gr.File(
+            file_count="multiple",
+            file_types=UPLOAD_TYPES,
+            type="filepath",
+            label="Articles (txt, md, html, json, jsonl)",
+            elem_id="upload",
+        )
         ingest = gr.Button("Ingest", elem_id="ingest")
         report = gr.Markdown(elem_id="ingest-report")
     return files, ingest, report
