@@ -10,10 +10,12 @@ result is one `Answer`. Front ends only render that `Answer`.
 
 from __future__ import annotations
 
+import difflib
 import re
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -160,11 +162,10 @@ class Assistant:
         words, and every name or number the question asks about occurs in some passage."""
         if not passages:
             return False
-        found = fold(" ".join(f"{p.title} {p.text}" for p in passages))
-        if any(name not in found for name in entities(question)):
+        if missing_names(question, passages):
             return False  # "the population of Basra": no passage mentions Basra
         best = max(p.dense for p in passages)
-        q_stems = content_stems(question)
+        q_stems = content_stems(extractive.split_question(question)[0]) or content_stems(question)
         hits = max((len(q_stems & content_stems(p.text)) for p in passages), default=0)
         coverage = hits / len(q_stems) if q_stems else 0.0
         return best >= self.settings.refusal_threshold and coverage > 0.5
@@ -234,6 +235,40 @@ class Assistant:
         return text[0].strip() if text and len(text[0]) > 3 else question
 
 
+def missing_names(question: str, passages: Sequence[Passage]) -> list[str]:
+    """Names and numbers of the question that no passage (text, title, outlet, date) has.
+
+    Spelling variants of longer names count as present ("Shamkhani" ~ "Shamhani"),
+    and dates match the passages' metadata ("March 2024" ~ 2024-03-05).
+    """
+    own, _ = extractive.split_question(question)  # names carried from earlier turns passed before
+    found = fold(
+        " ".join(f"{p.title} {p.source} {_spoken_date(p.date)} {p.text}" for p in passages)
+    )
+    vocabulary = set(re.findall(r"\w+", found))
+    missing = []
+    for name in entities(own):
+        for part in re.split(r"[-\s]+", name):
+            if part and part not in found and not _close_spelling(part, vocabulary):
+                missing.append(part)
+    return missing
+
+
+def _close_spelling(word: str, vocabulary: set[str]) -> bool:
+    if len(word) < 6 or word.isdigit():
+        return False
+    return bool(difflib.get_close_matches(word, vocabulary, n=1, cutoff=0.85))
+
+
+def _spoken_date(iso: str) -> str:
+    """'2024-03-05' -> '2024-03-05 march 5 2024' so month names in questions match."""
+    try:
+        day = date.fromisoformat(iso)
+    except ValueError:
+        return ""
+    return f"{iso} {day.strftime('%B')} {day.day} {day.year}"
+
+
 def format_sources(passages: Sequence[Passage]) -> str:
     """Numbered passages with title, outlet and date; text fenced so it reads as data."""
     blocks = []
@@ -255,42 +290,59 @@ def _plain(answer: str) -> str:
 _NAME = re.compile(r"\b[A-Z][\w’'-]+(?:\s+(?:al-|Al-|bin\s+)?[A-Z][\w’'-]+)*")
 
 
+_QUESTION_WORDS = frozenset(
+    [
+        "what",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "how",
+        "why",
+        "which",
+        "did",
+        "does",
+        "do",
+        "is",
+        "are",
+        "was",
+        "were",
+        "can",
+        "could",
+    ]
+)
+
+
 def subjects(text: str) -> list[str]:
-    """Proper-noun phrases of a question (not its first word unless clearly a name)."""
+    """Proper-noun phrases of a question, without a leading question word or possessive."""
     found = []
     for m in _NAME.finditer(text):
-        phrase = m.group()
-        if m.start() == 0 and phrase.lower() in STOPWORDS | {
-            "what",
-            "who",
-            "when",
-            "where",
-            "how",
-            "why",
-            "which",
-            "did",
-            "does",
-            "is",
-            "are",
-            "was",
-            "were",
-        }:
-            continue
-        if m.start() == 0 and " " not in phrase and phrase.lower() in STOPWORDS:
-            continue
-        found.append(phrase)
+        words = m.group().split()
+        if m.start() == 0:
+            while words and (words[0].lower() in _QUESTION_WORDS | STOPWORDS):
+                words = words[1:]  # "Which Iraqi" -> "Iraqi"; "The" -> nothing
+        phrase = re.sub(r"['’]s$", "", " ".join(words))
+        if phrase:
+            found.append(phrase)
     return found
 
 
-def rewrite_follow_up(question: str, history: History) -> str:
-    """Deterministic condensation: carry the previous turn's subject into a follow-up.
+def rewrite_follow_up(question: str, history: History, limit: int = 4) -> str:
+    """Deterministic condensation: carry earlier turns' subjects into a follow-up.
 
     "Who did Zarif meet in Baghdad?" then "What did he discuss with the president?"
-    becomes "What did he discuss with the president? (Zarif, Baghdad)".
+    becomes "What did he discuss with the president? (Zarif, Baghdad)". Subjects come
+    from the most recent questions first, so a third turn still knows who "he" is.
     """
-    previous = history[-1][0]
-    carried = [s for s in subjects(previous) if s.lower() not in question.lower()]
     own = subjects(question)
-    if not carried or (own and not _PRONOUNS.search(question)):
+    if own and not _PRONOUNS.search(question):
         return question
-    return f"{question} ({', '.join(carried)})"
+    carried: list[str] = []
+    for previous, _ in reversed(history):
+        for name in subjects(previous):
+            if name.lower() not in question.lower() and name not in carried:
+                carried.append(name)
+    if not carried:
+        return question
+    return f"{question} ({', '.join(carried[:limit])})"
