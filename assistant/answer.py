@@ -15,7 +15,6 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from datetime import date
 from typing import Any
 
 import numpy as np
@@ -31,7 +30,7 @@ from .prompts import prompts
 from .retrieve import Retriever
 from .schema import Answer, Article, IngestReport, Passage
 from .store import Filters, Store
-from .text import STOPWORDS, content_stems, fold
+from .text import STOPWORDS, content_stems, fold, spoken_date
 
 History = Sequence[tuple[str, str]]
 _NOT_GIVEN: Any = object()
@@ -261,12 +260,8 @@ def _close_spelling(word: str, vocabulary: set[str]) -> bool:
 
 
 def _spoken_date(iso: str) -> str:
-    """'2024-03-05' -> '2024-03-05 march 5 2024' so month names in questions match."""
-    try:
-        day = date.fromisoformat(iso)
-    except ValueError:
-        return ""
-    return f"{iso} {day.strftime('%B')} {day.day} {day.year}"
+    """'2024-03-05' -> '2024-03-05 March 5, 2024' so month names in questions match."""
+    return f"{iso} {spoken_date(iso)}"
 
 
 def format_sources(passages: Sequence[Passage]) -> str:

@@ -14,12 +14,15 @@ import re
 from collections.abc import Callable, Sequence
 
 from .schema import Article, Chunk
-from .text import sentence_spans
+from .text import sentence_spans, spoken_date
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
 #: Bumped whenever the chunking rules change: part of the collection fingerprint.
 CHUNKER_VERSION = "s1"
+
+#: A header longer than this many word pieces is cut, so the body keeps most of the window.
+MAX_HEADER_TOKENS = 48
 
 
 def approx_tokens(texts: Sequence[str]) -> list[int]:
@@ -50,6 +53,18 @@ def chunk_article(
             break
         i = _overlap_start(units, i, j, overlap_tokens)
     return chunks
+
+
+def chunk_header(title: str, date: str) -> str:
+    """What the embedded text of every chunk starts with: the article's title and date.
+
+    A chunk deep in an article often never names its subject ("The minister said...");
+    the title and date give every chunk that context (contextual chunk headers). Only
+    the embedding sees the header: the stored passage stays the article's own text,
+    so citations and highlighted spans are unchanged.
+    """
+    parts = [" ".join(title.split()), spoken_date(date)]
+    return " | ".join(p for p in parts if p)
 
 
 def _overlap_start(units: list[tuple[int, int, int]], i: int, j: int, overlap: int) -> int:

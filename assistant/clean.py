@@ -119,6 +119,26 @@ def parse_date(text: str) -> str | None:
     return None
 
 
+# News sites put the publication date in the path: /2024/01/05/, /2024-01-05/, /20240105/.
+_URL_DATE = re.compile(
+    r"/(?P<year>(?:19|20)\d{2})(?P<sep>[/-]?)(?P<mnum>0[1-9]|1[0-2])(?P=sep)"
+    r"(?P<day>0[1-9]|[12]\d|3[01])(?=[/._-]|$)"
+)
+
+
+def url_date(url: str) -> str | None:
+    """The publication date a news URL carries in its path, as ISO, or None.
+
+    Only full year-month-day groups count, so /2024/01/ (a section) or an id that
+    happens to hold digits is not taken for a date.
+    """
+    path = re.sub(r"^[a-z]+://[^/]+", "", url.strip(), flags=re.I).split("?", 1)[0]
+    for match in _URL_DATE.finditer(path):
+        if iso := _to_iso(match):
+            return iso
+    return None
+
+
 def _to_iso(match: re.Match[str]) -> str | None:
     groups = match.groupdict()
     month = int(groups["mnum"]) if groups.get("mnum") else _MONTHS[groups["month"].lower()]
@@ -222,8 +242,14 @@ def _title_from_body(text: str, limit: int = 110) -> str:
     return first[:limit].rsplit(" ", 1)[0] + "…"
 
 
-def clean_article(raw: str, *, title: str = "", date_hint: str = "", source: str = "") -> Cleaned:
-    """Clean raw article text; explicit metadata (JSON, HTML) wins over the header's."""
+def clean_article(
+    raw: str, *, title: str = "", date_hint: str = "", source: str = "", url: str = ""
+) -> Cleaned:
+    """Clean raw article text; explicit metadata (JSON, HTML) wins over the header's.
+
+    Date, first found wins: the metadata's, the byline's, the one in the URL's path,
+    a date line in the page header (often the day the page was saved, not published).
+    """
     text = _UUID.sub("", raw.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " "))
     lines = _cut_trailer(text.split("\n"))
     found_source = source
@@ -251,7 +277,7 @@ def clean_article(raw: str, *, title: str = "", date_hint: str = "", source: str
 
     final_title = title.strip() or header.title
     iso_date = parse_date(date_hint) if date_hint else None
-    final_date = iso_date or header.byline_date or header.date or UNKNOWN_DATE
+    final_date = iso_date or header.byline_date or url_date(url) or header.date or UNKNOWN_DATE
     if not final_title:
         final_title = _title_from_body(body) if body else ""
         article_text = body

@@ -46,7 +46,8 @@ class Candidate:
 
 # A sentence opening like this leans on the one before it ("He stressed...", "The two ...").
 _ANAPHORIC = re.compile(
-    r"^(?:he|she|they|it|his|her|their|its|this|that|these|those|the two|both|the visit"
+    r"^(?:[^,.]{1,40},\s*)?"  # an opening phrase: "Beyond bilateral relations, the two ..."
+    r"(?:he|she|they|it|his|her|their|its|this|that|these|those|the two|both|the visit"
     r"|the meeting|the talks|the move|the group|the minister)\b",
     re.I,
 )
@@ -72,7 +73,7 @@ def candidates(question: str, passages: Sequence[Passage], embed: EmbedFn) -> li
             previous = sentence
     if not pieces:
         return []
-    vectors = embed([question] + [text for _, text, _ in pieces])
+    vectors = embed([question] + [_window(text, previous) for _, text, previous in pieces])
     sims = vectors[1:] @ vectors[0]
     own, carried = split_question(question)
     q_stems, c_stems = content_stems(own), content_stems(carried) - content_stems(own)
@@ -81,7 +82,7 @@ def candidates(question: str, passages: Sequence[Passage], embed: EmbedFn) -> li
     wants = _wants(own)
     out = []
     for (n, text, previous), sim in zip(pieces, sims, strict=True):
-        stems = content_stems(text)
+        stems = content_stems(_window(text, previous))
         hits = len(q_stems & stems) + 0.5 * len(c_stems & stems)
         overlap = hits / weight if weight else 0.0
         bonus = _answer_type_bonus(wants, text, q_names)
@@ -89,6 +90,12 @@ def candidates(question: str, passages: Sequence[Passage], embed: EmbedFn) -> li
         score = 0.6 * float(sim) + 0.4 * overlap + bonus + rank_prior
         out.append(Candidate(n, text, score, float(sim), previous))
     return sorted(out, key=lambda c: -c.score)
+
+
+def _window(sentence: str, previous: str) -> str:
+    """The text a sentence is judged by: an anaphoric one ("the two officials also
+    discussed ...") is read with the sentence before it, which it is quoted with too."""
+    return f"{previous} {sentence}" if previous and _ANAPHORIC.match(sentence) else sentence
 
 
 def _wants(question: str) -> str:

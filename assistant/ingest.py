@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .chunking import CHUNKER_VERSION, chunk_article
+from .chunking import CHUNKER_VERSION, MAX_HEADER_TOKENS, chunk_article, chunk_header
 from .config import Settings
 from .errors import IngestError
 from .models import Embedder
@@ -36,9 +36,14 @@ Reporter = Callable[[str], None]
 _EMBED_GROUP = 512  # chunks per embed+write round: big enough to keep the model busy
 
 
+def chunker_name(settings: Settings) -> str:
+    """The chunking rules in force: the version, plus "+h" when headers are embedded."""
+    return CHUNKER_VERSION + ("+h" if settings.embed_headers else "")
+
+
 def store_fingerprint(settings: Settings, embedder: Embedder) -> str:
     return fingerprint(
-        embedder.name, settings.chunk_tokens, settings.chunk_overlap_tokens, CHUNKER_VERSION
+        embedder.name, settings.chunk_tokens, settings.chunk_overlap_tokens, chunker_name(settings)
     )
 
 
@@ -48,7 +53,7 @@ def open_store(settings: Settings, embedder: Embedder) -> Store:
         "embedding_model": embedder.name,
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap_tokens": settings.chunk_overlap_tokens,
-        "chunker": CHUNKER_VERSION,
+        "chunker": chunker_name(settings),
     }
     return Store(settings, store_fingerprint(settings, embedder), description)
 
@@ -69,6 +74,10 @@ class _Pending:
     chunks: list[Chunk]
     stale_ids: list[str]
     status: str  # "ingested" or "updated"
+    header: str = ""  # embedded before each chunk's text, never stored as its text
+
+    def embedded_texts(self) -> list[str]:
+        return [f"{self.header}\n{c.text}" if self.header else c.text for c in self.chunks]
 
 
 class Ingestor:
@@ -174,14 +183,29 @@ class Ingestor:
             self.store.delete(stale)  # leftovers of an interrupted update
             (result.updated if stale else result.unchanged).append(article.id)
             return None
+        header, header_tokens = self._header(article)
         chunks = chunk_article(
             article,
-            max_tokens=self.max_tokens,
+            # The header shares the model's window with the text, not the passage budget.
+            max_tokens=min(self.max_tokens, self.embedder.max_tokens - header_tokens),
             overlap_tokens=self.settings.chunk_overlap_tokens,
             count_tokens=self.embedder.count_tokens,
         )
         status = "updated" if stale else "ingested"
-        return _Pending(article, version, chunks, stale, status)
+        return _Pending(article, version, chunks, stale, status, header)
+
+    def _header(self, article: Article) -> tuple[str, int]:
+        """The article's chunk header and the word pieces it takes from the window."""
+        if not self.settings.embed_headers:
+            return "", 0
+        header = chunk_header(article.title, article.date)
+        if not header:
+            return "", 0
+        size = self.embedder.count_tokens([header])[0]
+        while size > MAX_HEADER_TOKENS:  # a run-on title: keep its start
+            header = header[: int(len(header) * MAX_HEADER_TOKENS / size) - 1].rsplit(" ", 1)[0]
+            size = self.embedder.count_tokens([header])[0]
+        return header, size + 1  # +1: the line break between header and text
 
     # --- phase 3: embed and write ------------------------------------------------
     def _write(
@@ -204,7 +228,9 @@ class Ingestor:
         self, group: list[_Pending], result: IngestReport, tick: Callable[[int], None] | None
     ) -> None:
         texts = [c.text for item in group for c in item.chunks]
-        vectors = self.embedder.embed(texts, progress=tick)
+        vectors = self.embedder.embed(
+            [t for item in group for t in item.embedded_texts()], progress=tick
+        )
         offset = 0
         for item in group:
             n = len(item.chunks)

@@ -29,7 +29,8 @@ class LexicalIndex:
         self.size = len(texts)
         tokens = [tokenize(t) or ["\u2205"] for t in texts]  # bm25s rejects empty documents
         self._bm25 = bm25s.BM25(k1=1.2, b=0.75)
-        self._bm25.index(tokens, show_progress=False)
+        if tokens:  # bm25s cannot index an empty corpus; an empty store matches nothing
+            self._bm25.index(tokens, show_progress=False)
         self._vocab: set[str] = {tok for doc in tokens for tok in doc}
 
     def scores(self, query: str) -> np.ndarray:

@@ -31,7 +31,11 @@ _MONTHS = [
     "november",
     "december",
 ]
-_LATEST = re.compile(r"\b(latest|most recent|newest|last|recently|recent|current)\b", re.I)
+_LATEST = re.compile(
+    r"\b(latest|most recent|newest|last|recently|recent|current|this (?:week|month)|today"
+    r"|yesterday)\b",
+    re.I,
+)
 _EARLIEST = re.compile(r"\b(first|earliest|oldest|initial)\b", re.I)
 
 

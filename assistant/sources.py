@@ -120,6 +120,7 @@ def _article(raw: str, *, article_id: str, origin: str, url: str, meta: dict[str
         title=meta.get("title", ""),
         date_hint=meta.get("date", ""),
         source=meta.get("source", ""),
+        url=url,
     )
     if not cleaned.text.strip():
         raise IngestError(f"{origin}: no article text left after cleaning")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import SEEDS
 
-from assistant.clean import clean_article, parse_date
+from assistant.clean import clean_article, parse_date, url_date
 from assistant.errors import IngestError
 from assistant.sources import decode, from_html, load
 
@@ -129,6 +129,39 @@ def test_jsonl_records_and_bad_lines(tmp_path: Path) -> None:
     assert loaded.articles[0].date == "2024-01-02" and loaded.articles[0].source == "Wire"
     assert any("feed.jsonl:2" in e and "invalid JSON" in e for e in loaded.errors)
     assert any("feed.jsonl:3" in e and "'text'" in e for e in loaded.errors)
+
+
+@pytest.mark.parametrize(
+    ("url", "iso"),
+    [
+        ("https://www.cnn.com/2022/11/27/asia/taiwan-election/index.html", "2022-11-27"),
+        ("https://example.org/news/2024-01-05-storm-henk", "2024-01-05"),
+        ("https://example.org/world/20240302/story.html", "2024-03-02"),
+        ("https://example.org/2024/01/", None),  # a month's archive page, not a day
+        ("https://example.org/article/12345678901", None),  # an id, not a date
+        ("https://example.org/2024/13/01/x", None),
+        ("https://example.org/search?from=/2024/01/05/", None),  # the query is not the path
+    ],
+)
+def test_url_date(url: str, iso: str | None) -> None:
+    assert url_date(url) == iso
+
+
+def test_undated_record_takes_its_date_from_the_url(tmp_path: Path) -> None:
+    path = tmp_path / "feed.jsonl"
+    body = "Storm Henk brought flooding to Britain. Thousands lost power overnight."
+    site = "https://news.example"
+    records = [
+        {"id": "u1", "url": "https://news.example/2024/01/03/uk/storm-henk", "text": body},
+        # A byline's date wins over the URL's ...
+        {"id": "u2", "url": f"{site}/2024/01/03/b", "text": f"Reuters January 4, 2024\n\n{body}"},
+        # ... but the URL's wins over a bare date line, often the day the page was saved.
+        {"id": "u3", "url": f"{site}/2024/01/03/c", "text": f"Friday, 9 February 2024\n\n{body}"},
+        {"id": "u4", "url": "https://news.example/uk/storm-henk", "text": body},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in records))
+    dates = {a.id: a.date for a in load(path, max_bytes=10**6, timeout=1).articles}
+    assert dates == {"u1": "2024-01-03", "u2": "2024-01-04", "u3": "2024-01-03", "u4": "unknown"}
 
 
 def test_decode_fallback_and_refusals() -> None:

@@ -19,8 +19,9 @@ import pytest
 from conftest import SEEDS, free_port, make_settings, run_cli
 
 from assistant.answer import Assistant
-from assistant.chunking import chunk_article
+from assistant.chunking import chunk_article, chunk_header
 from assistant.sources import from_text
+from assistant.store import Filters
 
 SEED_IDS = sorted(p.stem for p in SEEDS.glob("*.txt"))
 
@@ -249,3 +250,60 @@ def test_unreachable_chroma_server_is_one_line() -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("error: Chroma server 127.0.0.1:")
     assert "Traceback" not in result.stderr
+
+
+_PLANT_FILLER = [
+    "The ceremony was attended by provincial officials, engineers and local tribal leaders.",
+    "Construction began three years ago after repeated delays over financing and land rights.",
+    "A consortium of regional contractors built the intake, the filters and the pumping station.",
+    "Officials said the design was chosen to cope with the high salinity of the river in summer.",
+    "Residents have complained for years about brackish tap water and frequent outages.",
+    "The governor thanked the workers and promised that maintenance would be properly funded.",
+    "Critics noted that similar projects elsewhere in the country had stalled after opening.",
+    "The ministry said a monitoring team would publish water quality figures every quarter.",
+    "Farmers downstream asked for guarantees that irrigation would not be cut as a result.",
+    "Power for the site comes from a dedicated line connected to the national grid.",
+    "A training programme for local technicians ran alongside the construction work.",
+    "The project is part of a wider plan to rehabilitate water infrastructure in the south.",
+]
+
+
+def _plant_article(article_id: str, title: str, late: str) -> dict[str, str]:
+    body = " ".join(_PLANT_FILLER) + "\n\n" + " ".join(reversed(_PLANT_FILLER))
+    return {"id": article_id, "title": title, "text": f"{body}\n\n{late}"}
+
+
+def test_embedded_headers_find_a_chunk_by_its_article_title(tmp_path: Path) -> None:
+    """With ASSISTANT_EMBED_HEADERS, chunks embed their article's title and date, so a
+    passage that never names its subject ("It will provide ...") is still found by it.
+    The stored passage text stays the article's own, so citations and spans hold, and
+    header plus text still fit the model's window."""
+    headed = Assistant(make_settings(tmp_path / "data", embed_headers=True), chat_model=None)
+    feed = tmp_path / "plants.jsonl"
+    articles = [
+        _plant_article(
+            "basra",
+            "Basra desalination plant opens on the Shatt al-Arab",
+            "It will provide 250,000 people with clean water from next month.",
+        ),
+        # Worded closer to the question, but about another plant: without headers,
+        # the dense search ranks Basra's first chunk (with the title, no figure) first.
+        _plant_article(
+            "najaf",
+            "Najaf water treatment plant expansion approved",
+            "The facility will supply 180,000 residents with drinking water from next month.",
+        ),
+    ]
+    feed.write_text("\n".join(json.dumps(a) for a in articles), encoding="utf-8")
+    assert not headed.ingest([str(feed), str(SEEDS)]).skipped
+    question = "How many residents will the Basra desalination plant supply with drinking water?"
+    vector = headed.embedder.embed_query(question)
+    top, _ = headed.store.dense_search(vector, 1, Filters())[0]
+    assert top.article_id == "basra" and "250,000" in top.text
+    assert "Basra" not in top.text, "the late chunk should not contain the title itself"
+    text, _ = headed.store.article_text("basra")
+    assert text[top.start : top.end] == top.text
+    for _, chunk, meta in headed.store.iter_chunks():
+        embedded = f"{chunk_header(meta['title'], meta['date'])}\n{chunk}"
+        size = headed.embedder.count_tokens([embedded])[0]
+        assert size <= headed.embedder.max_tokens, meta["article_id"]
