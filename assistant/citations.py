@@ -8,7 +8,9 @@ Pure logic (the embedding function is passed in). Steps:
      names and numbers found there, and embedding similarity to the closest
      passage sentence; sentences below the threshold are marked unsupported;
   3. for each citation, find the passage sentence that best supports the
-     answer sentences citing it, and its character span in the article.
+     answer sentences citing it, and its character span in the article; plus
+     the spans of every other passage sentence an answer sentence rests on, so
+     an answer quoting two sentences of one passage highlights both.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ def verify(
     sims = _similarities(text, units, passages, psent, embed)
     checks: list[SentenceCheck] = []
     best: dict[int, tuple[float, int]] = {}  # n -> (score, passage sentence index)
+    used: dict[int, set[int]] = {}  # n -> every passage sentence some answer sentence rests on
     for i, (start, end, cites) in enumerate(units):
         sentence = _strip_markers(text[start:end])
         support = 0.0
@@ -108,10 +111,15 @@ def verify(
             support = max(support, score)
             if score > best.get(n, (-1.0, 0))[0]:
                 best[n] = (score, j)
+            if score >= threshold:
+                used.setdefault(n, set()).add(j)
         checks.append(
             SentenceCheck(sentence, start, end, cites, round(support, 3), support >= threshold)
         )
-    citations = [_citation(n, passages[n - 1], psent[n], best[n], threshold) for n in sorted(best)]
+    citations = [
+        _citation(n, passages[n - 1], psent[n], best[n], threshold, used.get(n, set()))
+        for n in sorted(best)
+    ]
     return Verified(text, checks, citations, phantoms)
 
 
@@ -201,13 +209,16 @@ def _citation(
     spans: list[tuple[int, int]],
     best: tuple[float, int],
     threshold: float,
+    used: set[int],
 ) -> Citation:
     score, j = best
     s, e = spans[min(j, len(spans) - 1)]
+    picked = sorted({min(i, len(spans) - 1) for i in used | {j}})
     return Citation(
         n=n,
         passage=passage,
         sentence=passage.text[s:e],
         span=(passage.start + s, passage.start + e),
         supported=score >= threshold,
+        spans=tuple((passage.start + spans[i][0], passage.start + spans[i][1]) for i in picked),
     )

@@ -66,6 +66,12 @@ class Citation:
     sentence: str  # the best-supporting sentence of the passage
     span: tuple[int, int]  # that sentence's character span in the article text
     supported: bool
+    # Every passage sentence that best supports some answer sentence citing [n], in
+    # article order (an answer may quote two sentences of one passage); includes `span`.
+    spans: tuple[tuple[int, int], ...] = ()
+
+    def all_spans(self) -> tuple[tuple[int, int], ...]:
+        return self.spans or (self.span,)
 
     def to_dict(self) -> dict[str, Any]:
         p = self.passage
@@ -79,6 +85,7 @@ class Citation:
             "passage": p.text,
             "sentence": self.sentence,
             "span": list(self.span),
+            "spans": [list(x) for x in self.all_spans()],
             "supported": self.supported,
         }
 

@@ -154,31 +154,40 @@ def answer_note(answer: Answer) -> str:
     return f'\n\n<span class="answer-note">{esc(" ".join(notes))}</span>' if notes else ""
 
 
-def highlight(text: str, span: tuple[int, int] | None) -> str:
-    """Escaped text with `text[span]` wrapped in <mark class="support">."""
-    if span is None or not 0 <= span[0] < span[1] <= len(text):
-        return esc(text)
-    a, b = span
-    return f'{esc(text[:a])}<mark class="support">{esc(text[a:b])}</mark>{esc(text[b:])}'
+def highlight(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """Escaped text with each `text[a:b]` wrapped in <mark class="support">.
+
+    Spans outside the text or overlapping an earlier one are left unmarked."""
+    parts, last = [], 0
+    for a, b in sorted(spans):
+        if not last <= a < b <= len(text):
+            continue
+        parts += [esc(text[last:a]), f'<mark class="support">{esc(text[a:b])}</mark>']
+        last = b
+    parts.append(esc(text[last:]))
+    return "".join(parts)
 
 
-def passage_span(citation: Citation) -> tuple[int, int] | None:
-    """The supporting sentence's span inside the passage text."""
+def passage_spans(citation: Citation) -> list[tuple[int, int]]:
+    """The supporting sentences' spans inside the passage text."""
     p = citation.passage
-    a, b = citation.span[0] - p.start, citation.span[1] - p.start
-    if 0 <= a < b <= len(p.text) and p.text[a:b].strip():
-        return a, b
-    found = p.text.find(citation.sentence) if citation.sentence else -1
-    return (found, found + len(citation.sentence)) if found >= 0 else None
+    shifted = [(a - p.start, b - p.start) for a, b in citation.all_spans()]
+    return _valid(shifted, p.text) or _find(citation.sentence, p.text)
 
 
-def article_span(citation: Citation, article: str) -> tuple[int, int] | None:
-    """The supporting sentence's span inside the whole article text."""
-    a, b = citation.span
-    if 0 <= a < b <= len(article) and article[a:b].strip():
-        return a, b
-    found = article.find(citation.sentence) if citation.sentence else -1
-    return (found, found + len(citation.sentence)) if found >= 0 else None
+def article_spans(citation: Citation, article: str) -> list[tuple[int, int]]:
+    """The supporting sentences' spans inside the whole article text."""
+    return _valid(list(citation.all_spans()), article) or _find(citation.sentence, article)
+
+
+def _valid(spans: list[tuple[int, int]], text: str) -> list[tuple[int, int]]:
+    return [(a, b) for a, b in spans if 0 <= a < b <= len(text) and text[a:b].strip()]
+
+
+def _find(sentence: str, text: str) -> list[tuple[int, int]]:
+    """Fallback when offsets do not fit (an edited article): find the sentence itself."""
+    found = text.find(sentence) if sentence else -1
+    return [(found, found + len(sentence))] if found >= 0 else []
 
 
 def meta_line(title: str, source: str, day: str, url: str) -> str:
@@ -197,14 +206,14 @@ def render_citation(citation: Citation, turn: int, article: str = "") -> str:
     if article:
         whole = (
             '<details class="src-article"><summary>Whole article</summary>'
-            f'<div class="src-text">{highlight(article, article_span(citation, article))}</div>'
+            f'<div class="src-text">{highlight(article, article_spans(citation, article))}</div>'
             "</details>"
         )
     return (
         f'<div class="src-card" id="{card_id(turn, citation.n)}">'
         f'<div class="src-head">[{citation.n}] {esc(p.title or p.article_id)}</div>'
         f"{meta_line(p.title, p.source, p.date, p.url)}"
-        f'<div class="src-text">{highlight(p.text, passage_span(citation))}</div>'
+        f'<div class="src-text">{highlight(p.text, passage_spans(citation))}</div>'
         f"{weak}{whole}</div>"
     )
 

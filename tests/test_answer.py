@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -96,6 +97,18 @@ def test_follow_up_carries_the_subject(assistant: Assistant) -> None:
     assert follow.passages[0].article_id == ZARIF
     assert ZARIF in _cited(follow)
     assert "palestin" in follow.text.lower()
+    # "the two officials also discussed ... Palestine" is quoted with the sentence that
+    # names them, and the source card highlights both (one [n], two spans).
+    article, _ = assistant.store.article_text(ZARIF)
+    marked = [
+        [article[a:b] for a, b in c.all_spans()]
+        for c in follow.citations
+        if c.passage.article_id == ZARIF
+    ]
+    quoting = [spans for spans in marked if any("Palestine" in s for s in spans)]
+    assert quoting and len(quoting[0]) >= 2, marked
+    quoted = re.sub(r"\s*\[\d+\]", "", follow.text)
+    assert all(s in quoted for s in quoting[0])
 
 
 def test_rewrite_leaves_self_contained_questions_alone() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -31,7 +32,7 @@ from assistant.web import (
     make_filters,
     name_uploads,
     parse_auth,
-    passage_span,
+    passage_spans,
     render_answer,
     render_article,
     render_citation,
@@ -126,11 +127,24 @@ def test_whole_article_view_highlights_by_article_offsets() -> None:
     assert html.count(marked) == 2  # in the passage and in the whole article
 
 
-def test_passage_span_is_relative_to_the_passage() -> None:
+def test_passage_spans_are_relative_to_the_passage() -> None:
     p = passage(start=500)
     c = citation(1, p, "Officials met in Basra.")
-    assert passage_span(c) == (0, len("Officials met in Basra."))
-    assert highlight("abc", (5, 9)) == "abc"  # a span outside the text highlights nothing
+    assert passage_spans(c) == [(0, len("Officials met in Basra."))]
+    assert highlight("abc", [(5, 9)]) == "abc"  # a span outside the text highlights nothing
+
+
+def test_every_quoted_sentence_of_a_passage_is_highlighted() -> None:
+    """An answer quoting two sentences of one passage ([1] twice) marks both."""
+    p = passage()
+    first, second = "Officials met in Basra.", "They signed a deal"
+    a, b = p.text.index(first), p.text.index(second)
+    c = replace(
+        citation(1, p, first),
+        spans=((p.start + a, p.start + a + len(first)), (p.start + b, p.start + b + len(second))),
+    )
+    marks = re.findall(r'<mark class="support">(.*?)</mark>', render_citation(c, turn=0))
+    assert marks == [first, second]
 
 
 def test_answer_links_citations_and_marks_unsupported_sentences() -> None:
