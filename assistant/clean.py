@@ -170,8 +170,18 @@ def _is_furniture(line: str) -> bool:
 
 
 def _is_paragraph(line: str) -> bool:
-    """A body paragraph rather than a header line."""
-    return len(line) >= 200 or len(re.findall(r"[.!?](?:\s|$)", line)) >= 2
+    """A body paragraph rather than a header line.
+
+    News ledes are often one sentence on a line of their own ("Taiwan's President
+    Tsai Ing-wen has resigned as ..."): a line of ten or more words ending like a
+    sentence is body. Titles, bylines and breadcrumbs do not end with a full stop.
+    """
+    if len(line) >= 200 or len(re.findall(r"[.!?](?:\s|$)", line)) >= 2:
+        return True
+    return len(line.split()) >= 10 and bool(_SENTENCE_END.search(line))
+
+
+_SENTENCE_END = re.compile(r"[a-z0-9%)][.!?][\"'”’)]*$")
 
 
 def _cut_trailer(lines: list[str]) -> list[str]:
@@ -230,7 +240,8 @@ def _choose_title(candidates: list[str]) -> str:
         for j, other in enumerate(candidates):
             if i != j and len(line) >= 15 and (other == line or other.endswith(" " + line)):
                 return line
-    return candidates[0] if candidates else ""
+    # An outlet or section name ("AP", "World") above the headline is not the title.
+    return next((c for c in candidates if len(c.split()) >= 3), candidates[0] if candidates else "")
 
 
 def _title_from_body(text: str, limit: int = 110) -> str:

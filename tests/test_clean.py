@@ -164,6 +164,20 @@ def test_undated_record_takes_its_date_from_the_url(tmp_path: Path) -> None:
     assert dates == {"u1": "2024-01-03", "u2": "2024-01-04", "u3": "2024-01-03", "u4": "unknown"}
 
 
+def test_one_sentence_lede_is_body_not_header() -> None:
+    """Wire stories open with a one-sentence paragraph: it is the story's key fact."""
+    raw = (
+        "AP\n\nTaiwan's Tsai resigns as party leader after election losses\n\n"
+        "Taiwan's President Tsai Ing-wen has resigned as leader of the ruling party, "
+        "after it suffered heavy losses in local elections.\n\n"
+        "The losses come as a blow for Tsai. She had framed the vote as a test of resolve."
+    )
+    cleaned = clean_article(raw)
+    assert cleaned.title == "Taiwan's Tsai resigns as party leader after election losses"
+    assert "has resigned as leader of the ruling party" in cleaned.text
+    assert "AP" not in cleaned.text.split("\n")
+
+
 def test_decode_fallback_and_refusals() -> None:
     text, note = decode("Café in Baghdad".encode("cp1252"), "x.txt")
     assert text == "Café in Baghdad" and "cp1252" in note
