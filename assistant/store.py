@@ -62,6 +62,7 @@ class Store:
         self.name = f"{settings.collection}-{fingerprint_}"
         self._client = _connect(settings)
         self._lock = threading.Lock()
+        self._build_lock = threading.Lock()  # one BM25 build at a time; others wait for it
         self._lexical: tuple[int, int, LexicalIndex, list[str], list[dict[str, Any]]] | None = None
         self._generation = 0
         try:
@@ -212,8 +213,19 @@ class Store:
         _, _, _, _, metas = self._lexical_index()
         return sorted({str(m.get("source", "")) for m in metas if m.get("source")})
 
+    def warm(self) -> None:
+        """Build the BM25 index now (a server calls this at start, so the first question
+        does not wait for it: ~30 s at 100k chunks)."""
+        self._lexical_index()
+
     def _lexical_index(self) -> tuple[int, int, LexicalIndex, list[str], list[dict[str, Any]]]:
         """Built on first use; rebuilt when this process wrote or the count changed."""
+        with self._build_lock:
+            return self._current_lexical_index()
+
+    def _current_lexical_index(
+        self,
+    ) -> tuple[int, int, LexicalIndex, list[str], list[dict[str, Any]]]:
         count = self.count()
         with self._lock:
             cached = self._lexical

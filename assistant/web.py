@@ -21,6 +21,7 @@ import html
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -658,4 +659,6 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     report = assistant.ensure_seeded()
     if report is not None:
         log.info("seeded the collection: %s", report.summary())
+    # Build the lexical index while the page loads, not on the first question.
+    threading.Thread(target=assistant.store.warm, name="bm25-warm", daemon=True).start()
     launch(build_app(assistant, settings), settings, host=host, port=port, block=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "assistant"
@@ -67,3 +68,19 @@ def test_heavy_libraries_stay_in_their_module() -> None:
         for name in _imports(path):
             if name in OWNERS:
                 assert path.stem in OWNERS[name], f"{path.name} imports {name}"
+
+
+def test_every_setting_is_documented_in_env_example() -> None:
+    """A user configures from .env.example: each setting is there, with a comment above."""
+    from assistant.config import Settings
+
+    lines = (PACKAGE.parent / ".env.example").read_text(encoding="utf-8").splitlines()
+    for name, field in Settings.model_fields.items():
+        aliases = getattr(field.validation_alias, "choices", None) or [f"ASSISTANT_{name.upper()}"]
+        keys = {str(a) for a in aliases}
+        at = [i for i, ln in enumerate(lines) if ln.lstrip("# ").split("=")[0] in keys]
+        assert at, f"{name} is missing from .env.example"
+        j = at[0] - 1
+        while j >= 0 and re.match(r"^#?\s?[A-Z_]+=", lines[j]):  # grouped under one comment
+            j -= 1
+        assert j >= 0 and lines[j].startswith("#"), f"{name} has no comment in .env.example"

@@ -37,11 +37,11 @@ SEEDS_YAML = ROOT / "evals" / "seeds.yaml"
 # sit about 0.1 above these; a retriever that ranks the wrong articles first
 # misses mrr and answer_accuracy (see test_broken_retriever_misses_the_gate).
 SEED_THRESHOLDS = [
-    "answer_accuracy=0.5",
+    "answer_accuracy=0.7",
     "mrr=0.85",
     "citation_precision=0.75",
     "citation_recall=0.65",
-    "refusal_accuracy=0.7",
+    "refusal_accuracy=0.85",
     "supported_share=0.9",
 ]
 
