@@ -117,7 +117,7 @@ def main() -> None:
                 for stage, value in answer.timings.items():
                     stages.setdefault(stage, []).append(value * 1000)
         everything = samples + refused
-        warm = common.summary_ms(everything)
+        warm: dict[str, Any] = {**common.summary_ms(everything)}
         warm["answered"] = common.summary_ms(samples)
         warm["refused"] = common.summary_ms(refused)
         warm["stages_p50_ms"] = {k: round(common.percentile(v, 50), 2) for k, v in stages.items()}

@@ -73,7 +73,7 @@ def run_pipeline(embedder: Any, articles_fn: Any, root: Path, name: str) -> dict
         start = time.perf_counter()
         with common.timer(phases, "read_clean"):
             articles = articles_fn()
-        store = open_store(settings, timed)  # type: ignore[arg-type]
+        store = open_store(settings, timed)
         original_upsert = store.upsert
 
         def upsert_timed(*args: Any, **kwargs: Any) -> None:
@@ -81,7 +81,7 @@ def run_pipeline(embedder: Any, articles_fn: Any, root: Path, name: str) -> dict
                 original_upsert(*args, **kwargs)
 
         store.upsert = upsert_timed  # type: ignore[method-assign]
-        report = Ingestor(settings, store, timed).ingest_articles(articles)  # type: ignore[arg-type]
+        report = Ingestor(settings, store, timed).ingest_articles(articles)
         total = time.perf_counter() - start
     finally:
         ingest_module.chunk_article = original_chunker
@@ -168,10 +168,10 @@ def langchain_tutorial(embedder: Any, records: list[dict[str, Any]], root: Path)
             out = embedder.embed_documents(texts)
             self.seconds += time.perf_counter() - start
             self.chunks += len(texts)
-            return out  # type: ignore[no-any-return]
+            return out
 
         def embed_query(self, text: str) -> list[float]:
-            return embedder.embed_query(text)  # type: ignore[no-any-return]
+            return embedder.embed_query(text)
 
     counting = Counting()
     start = time.perf_counter()

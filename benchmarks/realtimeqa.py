@@ -299,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         all_rows["product"] += product
         all_rows["tutorial"] += tutorial
         all_ceiling += reach
-        fig = {
+        fig: dict[str, Any] = {
             "questions": len(week.questions),
             "ceiling": round(sum(reach) / max(1, len(reach)), 3),
             "product": figures(product, k),
@@ -319,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
     if details:
         details.close()
-    overall = {
+    overall: dict[str, Any] = {
         "questions": len(all_ceiling),
         "ceiling": round(sum(all_ceiling) / max(1, len(all_ceiling)), 3),
         "product": figures(all_rows["product"], k),

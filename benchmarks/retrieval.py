@@ -171,7 +171,7 @@ def measure(
                 assert passages, q
     finally:
         probe.restore()
-    figures = {"first_query_s": round(first, 3), **common.summary_ms(samples)}
+    figures: dict[str, Any] = {"first_query_s": round(first, 3), **common.summary_ms(samples)}
     figures["parts_p50_ms"] = {
         name: round(common.percentile([v * 1000 for v in values], 50), 2)
         for name, values in probe.parts.items()

@@ -17,6 +17,7 @@ from assistant.answer import Assistant, format_sources, rewrite_follow_up
 from assistant.errors import PromptError
 from assistant.phrases import CITATION_PATTERN, EXTRACTIVE_LABEL, REFUSAL
 from assistant.prompts import load_prompt, variables
+from assistant.schema import Answer
 from assistant.store import Filters
 
 ZARIF = "003_5636c687975dd817"
@@ -26,7 +27,7 @@ ARAGHCHI = "002_4e74a2d79910187a"
 INAD = "004_55e5600d96472930"
 
 
-def _cited(answer) -> set[str]:  # type: ignore[no-untyped-def]
+def _cited(answer: Answer) -> set[str]:
     return {c.passage.article_id for c in answer.citations}
 
 
@@ -257,6 +258,7 @@ def test_llamacpp_answerer_in_process(seeded_dir: Path) -> None:
     model_assistant = Assistant(settings)
     items = list(model_assistant.stream("Who did Zarif meet in Baghdad?"))
     answer = items[-1]
+    assert isinstance(answer, Answer), "the stream ends with the Answer"
     assert model_assistant.mode == f"llamacpp:{gguf}" and answer.mode == model_assistant.mode
     assert len(items) > 3, "the answer should arrive in several streamed pieces"
     assert answer.text and answer.passages

@@ -64,7 +64,7 @@ def test_chunks_fit_the_model_window_and_point_at_the_text(assistant: Assistant)
     assert max(sizes) <= assistant.embedder.max_tokens == 254
     for chunk in chunks:
         assert article.text[chunk.start : chunk.end] == chunk.text
-    covered = set()
+    covered: set[int] = set()
     for chunk in chunks:
         covered.update(range(chunk.start, chunk.end))
     words = [i for i, ch in enumerate(article.text) if not ch.isspace()]
