@@ -14,6 +14,7 @@ not prompt them (that is `answer.py`) and maps their failures to `ModelError`.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -59,7 +60,14 @@ def split_spec(spec: str, valid: Sequence[str], kind: str) -> tuple[str, str]:
 
 
 class LocalEmbeddings(Embeddings):
-    """A sentence-transformers model from a local folder; never touches a model hub."""
+    """A sentence-transformers model from a local folder; never touches a model hub.
+
+    A folder that is Transformer + mean pooling + Normalize (all-MiniLM-L6-v2 and most
+    sentence-transformers models) runs on `transformers` directly: the same arithmetic
+    as `SentenceTransformer.encode`, without importing sentence-transformers, which
+    pulls in sklearn and pandas (~3 s of every cold CLI start). Other folders go
+    through `SentenceTransformer`.
+    """
 
     def __init__(
         self, name: str, model_dir: Path, batch_size: int = 32, precision: str = "auto"
@@ -68,7 +76,6 @@ class LocalEmbeddings(Embeddings):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
@@ -77,15 +84,17 @@ class LocalEmbeddings(Embeddings):
 
         self.name = name
         self.batch_size = batch_size
-        self.model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+        self.encoder: _Encoder = (
+            _MeanPooled(model_dir) if _is_mean_pooled(model_dir) else _Packaged(model_dir)
+        )
         # bf16 matmuls on CPUs that have them: same weights, vectors agree at cosine > 0.9999,
         # about a third faster here (benchmarks/ingest.py measures it).
         self.bf16 = precision == "bf16" or (precision == "auto" and cpu_has_bf16())
         # The window includes [CLS] and [SEP]; chunks are counted without them.
-        self.max_tokens = int(self.model.max_seq_length or 256) - 2
+        self.max_tokens = self.encoder.max_seq_length - 2
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        encoded = self.model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        encoded = self.encoder.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
     def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
@@ -95,13 +104,7 @@ class LocalEmbeddings(Embeddings):
         for i in range(0, len(texts), step):
             part = list(texts[i : i + step])
             with self._precision():
-                vectors = self.model.encode(
-                    part,
-                    batch_size=self.batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
+                vectors = self.encoder.encode(part, self.batch_size)
             out.append(np.asarray(vectors, dtype=np.float32))
             if progress:
                 progress(len(part))
@@ -114,7 +117,7 @@ class LocalEmbeddings(Embeddings):
 
     @property
     def dimension(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension() or 384)
+        return self.encoder.dimension
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed(texts).tolist()
@@ -160,6 +163,100 @@ class OpenAIEmbedder:
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed([text])[0].tolist()
+
+
+class _Encoder(Protocol):
+    tokenizer: Any
+    max_seq_length: int
+    dimension: int
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray: ...
+
+
+def _is_mean_pooled(model_dir: Path) -> bool:
+    """Transformer at the root, mean pooling, Normalize: the layout `_MeanPooled` runs."""
+    try:
+        modules = json.loads((model_dir / "modules.json").read_text(encoding="utf-8"))
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        pooling = json.loads(
+            (model_dir / modules[1]["path"] / "config.json").read_text(encoding="utf-8")
+        )
+    except (OSError, ValueError, KeyError, IndexError):
+        return False
+    modes = {k: v for k, v in pooling.items() if k.startswith("pooling_mode")}
+    only_mean = (
+        modes.get("pooling_mode_mean_tokens") is True and sum(map(bool, modes.values())) == 1
+    )
+    return (
+        kinds == ["Transformer", "Pooling", "Normalize"] and modules[0]["path"] == "" and only_mean
+    )
+
+
+class _MeanPooled:
+    """`SentenceTransformer.encode` for mean-pooled, normalised models, on transformers."""
+
+    def __init__(self, model_dir: Path) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        config_path = model_dir / "sentence_bert_config.json"
+        config = (
+            json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+        )
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
+        self.max_seq_length = int(config.get("max_seq_length") or 256)
+        self.lower = bool(config.get("do_lower_case"))
+        self.dimension = int(self.model.config.hidden_size)
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        import torch
+
+        if self.lower:
+            texts = [t.lower() for t in texts]
+        # Longest first, like sentence-transformers: batches of similar length pad less.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for i in range(0, len(order), batch_size):
+            idx = order[i : i + batch_size]
+            batch = self.tokenizer(
+                [texts[j] for j in idx],
+                padding=True,
+                truncation=True,
+                max_length=self.max_seq_length,
+                return_tensors="pt",
+            )
+            with torch.inference_mode():
+                hidden = self.model(**batch).last_hidden_state.float()
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            out[idx] = torch.nn.functional.normalize(mean, p=2, dim=1).numpy()
+        return out
+
+
+class _Packaged:
+    """Any other sentence-transformers folder, through the library itself."""
+
+    def __init__(self, model_dir: Path) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+        self.tokenizer = self.model.tokenizer
+        self.max_seq_length = int(self.model.max_seq_length or 256)
+        # Renamed in sentence-transformers 6; the old name still works in 5.
+        size = getattr(self.model, "get_embedding_dimension", None) or (
+            self.model.get_sentence_embedding_dimension
+        )
+        self.dimension = int(size() or 384)
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        vectors = self.model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
 
 
 def packaged_model_dir(name: str) -> Path:
