@@ -40,7 +40,7 @@ t0 = time.perf_counter(); marks = {}
 def mark(name):
     marks[name] = round(time.perf_counter() - t0, 3)
 import torch; mark("import_torch")
-import sentence_transformers; mark("import_sentence_transformers")
+import transformers; mark("import_transformers")
 import chromadb; mark("import_chromadb")
 import langchain_core.prompts, langchain_openai; mark("import_langchain")
 from assistant.answer import Assistant
