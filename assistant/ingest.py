@@ -231,16 +231,15 @@ class Ingestor:
         vectors = self.embedder.embed(
             [t for item in group for t in item.embedded_texts()], progress=tick
         )
-        offset = 0
+        ids = [f"{i.article.id}#{i.version}#{c.index}" for i in group for c in i.chunks]
+        metas = [self._metadata(item, c) for item in group for c in item.chunks]
+        # One write for the whole group (each Chroma call has a fixed cost), and only after
+        # every new version is complete do older versions go: a run killed in between
+        # leaves both, and the next run's plan removes the stale ones.
+        self.store.upsert(ids, vectors, texts, metas)
+        self.store.delete([cid for item in group for cid in item.stale_ids])
         for item in group:
-            n = len(item.chunks)
-            ids = [f"{item.article.id}#{item.version}#{c.index}" for c in item.chunks]
-            metas = [self._metadata(item, c) for c in item.chunks]
-            self.store.upsert(ids, vectors[offset : offset + n], texts[offset : offset + n], metas)
-            # Only after the new version is complete do older versions go.
-            self.store.delete(item.stale_ids)
-            offset += n
-            result.chunks += n
+            result.chunks += len(item.chunks)
             (result.updated if item.status == "updated" else result.ingested).append(
                 item.article.id
             )
