@@ -22,7 +22,7 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 CHUNKER_VERSION = "s1"
 
 #: A header longer than this many word pieces is cut, so the body keeps most of the window.
-MAX_HEADER_TOKENS = 48
+_MAX_HEADER_TOKENS = 48
 
 
 def approx_tokens(texts: Sequence[str]) -> list[int]:
@@ -65,6 +65,18 @@ def chunk_header(title: str, date: str) -> str:
     """
     parts = [" ".join(title.split()), spoken_date(date)]
     return " | ".join(p for p in parts if p)
+
+
+def fit_header(header: str, count_tokens: TokenCounter) -> tuple[str, int]:
+    """The header cut to at most 48 word pieces (a run-on title keeps its start), and
+    the word pieces it takes from the window, counting the line break after it."""
+    if not header:
+        return "", 0
+    size = count_tokens([header])[0]
+    while size > _MAX_HEADER_TOKENS:
+        header = header[: int(len(header) * _MAX_HEADER_TOKENS / size) - 1].rsplit(" ", 1)[0]
+        size = count_tokens([header])[0]
+    return header, size + 1
 
 
 def _overlap_start(units: list[tuple[int, int, int]], i: int, j: int, overlap: int) -> int:

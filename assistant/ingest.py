@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .chunking import CHUNKER_VERSION, MAX_HEADER_TOKENS, chunk_article, chunk_header
+from .chunking import CHUNKER_VERSION, chunk_article, chunk_header, fit_header
 from .config import Settings
 from .errors import IngestError
 from .models import Embedder
@@ -198,14 +198,7 @@ class Ingestor:
         """The article's chunk header and the word pieces it takes from the window."""
         if not self.settings.embed_headers:
             return "", 0
-        header = chunk_header(article.title, article.date)
-        if not header:
-            return "", 0
-        size = self.embedder.count_tokens([header])[0]
-        while size > MAX_HEADER_TOKENS:  # a run-on title: keep its start
-            header = header[: int(len(header) * MAX_HEADER_TOKENS / size) - 1].rsplit(" ", 1)[0]
-            size = self.embedder.count_tokens([header])[0]
-        return header, size + 1  # +1: the line break between header and text
+        return fit_header(chunk_header(article.title, article.date), self.embedder.count_tokens)
 
     # --- phase 3: embed and write ------------------------------------------------
     def _write(

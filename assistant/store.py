@@ -219,32 +219,29 @@ class Store:
         self._lexical_index()
 
     def _lexical_index(self) -> tuple[int, int, LexicalIndex, list[str], list[dict[str, Any]]]:
-        """Built on first use; rebuilt when this process wrote or the count changed."""
-        with self._build_lock:
-            return self._current_lexical_index()
+        """Built on first use; rebuilt when this process wrote or the count changed.
 
-    def _current_lexical_index(
-        self,
-    ) -> tuple[int, int, LexicalIndex, list[str], list[dict[str, Any]]]:
-        count = self.count()
-        with self._lock:
-            cached = self._lexical
-            if cached and cached[0] == count and cached[1] == self._generation:
-                return cached
-            generation = self._generation
-        ids: list[str] = []
-        metas: list[dict[str, Any]] = []
-        texts: list[str] = []
-        for cid, doc, meta in self.iter_chunks():
-            ids.append(cid)
-            metas.append({**meta, "_text": doc})
-            texts.append(
-                f"{meta.get('title', '')} {meta.get('source', '')} {meta.get('date', '')} {doc}"
-            )
-        built = (count, generation, LexicalIndex(texts), ids, metas)
-        with self._lock:
-            self._lexical = built
-        return built
+        One build at a time: a question arriving while `warm` builds waits for it."""
+        with self._build_lock:
+            count = self.count()
+            with self._lock:
+                cached = self._lexical
+                if cached and cached[0] == count and cached[1] == self._generation:
+                    return cached
+                generation = self._generation
+            ids: list[str] = []
+            metas: list[dict[str, Any]] = []
+            texts: list[str] = []
+            for cid, doc, meta in self.iter_chunks():
+                ids.append(cid)
+                metas.append({**meta, "_text": doc})
+                texts.append(
+                    f"{meta.get('title', '')} {meta.get('source', '')} {meta.get('date', '')} {doc}"
+                )
+            built = (count, generation, LexicalIndex(texts), ids, metas)
+            with self._lock:
+                self._lexical = built
+            return built
 
     # --- other configurations -------------------------------------------------
     def stale_collections(self) -> list[tuple[str, int]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date
 from functools import lru_cache
 
 _POSSESSIVE = re.compile(r"'s\b")
@@ -315,18 +316,10 @@ def content_stems(text: str) -> set[str]:
     return {stem(w) for w in content_words(text)}
 
 
-_MONTH_NAMES = [
-    *("January", "February", "March", "April", "May", "June"),
-    *("July", "August", "September", "October", "November", "December"),
-]
-
-
 def spoken_date(iso: str) -> str:
-    """'2024-03-05' -> 'March 5, 2024', '2024-03' -> 'March 2024', anything else -> ''."""
-    match = re.fullmatch(r"(\d{4})-(\d{2})(?:-(\d{2}))?", iso)
-    if not match or not 1 <= int(match.group(2)) <= 12:
+    """'2024-03-05' -> 'March 5, 2024'; anything that is not an ISO date -> ''."""
+    try:
+        day = date.fromisoformat(iso)
+    except ValueError:
         return ""
-    month = _MONTH_NAMES[int(match.group(2)) - 1]
-    if match.group(3):
-        return f"{month} {int(match.group(3))}, {match.group(1)}"
-    return f"{month} {match.group(1)}"
+    return f"{day:%B} {day.day}, {day.year}"
