@@ -20,6 +20,9 @@ Figures, per week and overall:
                    with --llm, the model answers from the passages and the choice
                    its reply names is taken
   ceiling          the gold text occurs anywhere in the week's articles
+  answer_recall@d  the same at other depths (--depths, default 1 2 4 10 20), from a
+                   second, deeper retrieval: how much a better re-ordering of what
+                   retrieval already finds could gain at k
 
 The last line printed is one JSON object with every figure.
 """
@@ -180,7 +183,9 @@ class Scorer:
         return named_choice(str(getattr(reply, "content", reply)), choices)
 
 
-def run_product(week: Week, k: int, llm: str, scorer: Scorer, tmp: Path) -> list[dict[str, Any]]:
+def run_product(
+    week: Week, k: int, depth: int, llm: str, scorer: Scorer, tmp: Path
+) -> list[dict[str, Any]]:
     from assistant.answer import Assistant
     from assistant.config import Settings
 
@@ -200,11 +205,12 @@ def run_product(week: Week, k: int, llm: str, scorer: Scorer, tmp: Path) -> list
         else:
             answer = assistant.ask(choices_block(q["question"], q["choices"]))
             picked = named_choice(answer.text, q["choices"])
-        rows.append(_row(q, passages, picked))
+        deeper = [p.text for p in assistant.retrieve(q["question"], k=depth)]
+        rows.append(_row(q, passages, picked, deeper))
     return rows
 
 
-def run_tutorial(week: Week, k: int, scorer: Scorer, tmp: Path) -> list[dict[str, Any]]:
+def run_tutorial(week: Week, k: int, depth: int, scorer: Scorer, tmp: Path) -> list[dict[str, Any]]:
     from langchain_chroma import Chroma
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
@@ -227,26 +233,36 @@ def run_tutorial(week: Week, k: int, scorer: Scorer, tmp: Path) -> list[dict[str
             picked: int | None = scorer.mc_extractive(q["choices"], passages)
         else:
             picked = scorer.mc_tutorial_llm(q["question"], q["choices"], passages)
-        rows.append(_row(q, passages, picked))
+        deeper = [d.page_content for d in store.similarity_search(q["question"], k=depth)]
+        rows.append(_row(q, passages, picked, deeper))
     return rows
 
 
-def _row(q: dict[str, Any], passages: list[str], picked: int | None) -> dict[str, Any]:
+def _row(
+    q: dict[str, Any], passages: list[str], picked: int | None, deeper: list[str]
+) -> dict[str, Any]:
     gold = q["choices"][q["answer_index"]]
     return {
         "id": q["id"],
         "recall": any(contains(p, gold) for p in passages),
         "mc": picked == q["answer_index"],
         "picked": picked,
+        # 1-based rank of the first passage holding the gold text in the deeper list
+        "first_hit": next((i for i, p in enumerate(deeper, 1) if contains(p, gold)), None),
     }
 
 
-def figures(rows: list[dict[str, Any]], k: int) -> dict[str, float]:
+def figures(rows: list[dict[str, Any]], k: int, depths: Sequence[int] = ()) -> dict[str, float]:
     n = len(rows) or 1
-    return {
+    out = {
         f"answer_recall@{k}": round(sum(r["recall"] for r in rows) / n, 3),
         "mc_acc": round(sum(r["mc"] for r in rows) / n, 3),
     }
+    for d in depths:
+        if d != k:
+            hits = sum(r["first_hit"] is not None and r["first_hit"] <= d for r in rows)
+            out[f"answer_recall@{d}"] = round(hits / n, 3)
+    return out
 
 
 def ceiling(week: Week) -> list[bool]:
@@ -271,9 +287,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--llm", default="extractive", help="answerer for mc_acc (default extractive)"
     )
     parser.add_argument("--details", type=Path, help="write per-question rows to this JSONL file")
+    parser.add_argument(
+        "--depths",
+        type=int,
+        nargs="+",
+        default=[1, 2, 4, 10, 20],
+        help="also report answer_recall at these depths (default 1 2 4 10 20)",
+    )
     args = parser.parse_args(argv)
-    if args.k < 1:
-        parser.error("--k must be at least 1")
+    if args.k < 1 or min(args.depths) < 1:
+        parser.error("--k and --depths must be at least 1")
     if not args.data_dir.is_dir():
         parser.error(f"{args.data_dir} is not a folder")
 
@@ -285,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     weeks = load_weeks(args.data_dir, args.weeks)
     k = args.k
     key = f"answer_recall@{k}"
+    depths = sorted({*args.depths, k})
     result: dict[str, Any] = {"k": k, "mode": args.llm, "weeks": {}}
     all_rows: dict[str, list[dict[str, Any]]] = {"product": [], "tutorial": []}
     all_ceiling: list[bool] = []
@@ -293,8 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for week in weeks:
         log(f"week {week.name}: {len(week.articles)} articles, {len(week.questions)} questions")
         with tempfile.TemporaryDirectory(prefix=f"rtqa-{week.name}-") as tmp:
-            product = run_product(week, k, args.llm, scorer, Path(tmp))
-            tutorial = run_tutorial(week, k, scorer, Path(tmp))
+            product = run_product(week, k, depths[-1], args.llm, scorer, Path(tmp))
+            tutorial = run_tutorial(week, k, depths[-1], scorer, Path(tmp))
         reach = ceiling(week)
         all_rows["product"] += product
         all_rows["tutorial"] += tutorial
@@ -302,8 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         fig: dict[str, Any] = {
             "questions": len(week.questions),
             "ceiling": round(sum(reach) / max(1, len(reach)), 3),
-            "product": figures(product, k),
-            "tutorial": figures(tutorial, k),
+            "product": figures(product, k, depths),
+            "tutorial": figures(tutorial, k, depths),
         }
         result["weeks"][week.name] = fig
         log(
@@ -322,8 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     overall: dict[str, Any] = {
         "questions": len(all_ceiling),
         "ceiling": round(sum(all_ceiling) / max(1, len(all_ceiling)), 3),
-        "product": figures(all_rows["product"], k),
-        "tutorial": figures(all_rows["tutorial"], k),
+        "product": figures(all_rows["product"], k, depths),
+        "tutorial": figures(all_rows["tutorial"], k, depths),
     }
     overall["delta"] = {
         m: round(overall["product"][m] - overall["tutorial"][m], 3) for m in overall["product"]
@@ -341,6 +365,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{fig['product'][key]:>24.3f}{fig['tutorial'][key]:>25.3f}"
             f"{fig['product']['mc_acc']:>12.3f}{fig['tutorial']['mc_acc']:>13.3f}{fig['ceiling']:>9.3f}"
         )
+    log("")
+    log(f"{'answer_recall@d':<16}" + "".join(f"{'@' + str(d):>8}" for d in depths))
+    for pipeline in ("product", "tutorial"):
+        curve = overall[pipeline]
+        log(f"{pipeline:<16}" + "".join(f"{curve[f'answer_recall@{d}']:>8.3f}" for d in depths))
     print(json.dumps(result, sort_keys=True), flush=True)
     return 0
 
