@@ -1,15 +1,19 @@
 """A BM25 index over the stored chunks (names, places and dates matter in news).
 
-Built in memory from the chunks the store holds (title + date + outlet + text,
-so a question naming an outlet or a month still matches), with bm25s's sparse
+Built from the chunks the store holds (title + date + outlet + text, so a
+question naming an outlet or a month still matches), with bm25s's sparse
 scoring. Tokens are folded, stopword-free, lightly stemmed words from
 `text.py`, the same ones the answerer and verifier use. Filtering happens on
 the score vector with a boolean mask, so filters cost no second index.
+`save`/`load` write and read bm25s's own files (JSON and numpy, no pickle);
+when to reuse a saved index is the store's business.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,12 +30,34 @@ class LexicalIndex:
     def __init__(self, texts: Sequence[str]) -> None:
         import bm25s
 
-        self.size = len(texts)
         tokens = [tokenize(t) or ["\u2205"] for t in texts]  # bm25s rejects empty documents
-        self._bm25 = bm25s.BM25(k1=1.2, b=0.75)
+        bm25 = bm25s.BM25(k1=1.2, b=0.75)
         if tokens:  # bm25s cannot index an empty corpus; an empty store matches nothing
-            self._bm25.index(tokens, show_progress=False)
-        self._vocab: set[str] = {tok for doc in tokens for tok in doc}
+            bm25.index(tokens, show_progress=False)
+        self._set(bm25, len(texts), {tok for doc in tokens for tok in doc})
+
+    def _set(self, bm25: Any, size: int, vocab: set[str]) -> None:
+        self._bm25 = bm25
+        self.size = size
+        self._vocab = vocab
+
+    def save(self, folder: Path) -> None:
+        """Write the index into `folder` (an empty index has nothing to write)."""
+        if self.size:
+            self._bm25.save(str(folder), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path, size: int) -> LexicalIndex:
+        """An index written by `save` for `size` documents (memory-mapped: loads in moments)."""
+        import bm25s
+
+        index = cls.__new__(cls)
+        if size == 0:
+            index._set(bm25s.BM25(), 0, set())
+            return index
+        bm25 = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
+        index._set(bm25, size, set(bm25.vocab_dict))
+        return index
 
     def scores(self, query: str) -> np.ndarray:
         known = [t for t in tokenize(query) if t in self._vocab]

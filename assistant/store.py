@@ -9,14 +9,25 @@ embedder and passed in: Chroma's built-in default would download a model.
 Each chunk's metadata carries its article's id, title, date, outlet, url, the
 article version it belongs to and how many chunks that version has, so an
 interrupted write is detectable (and repaired by `ingest.py`).
+
+The BM25 index is built from the collection on first use. With embedded Chroma
+it is also saved under `<data_dir>/bm25/`, so the next process (a CLI question,
+an eval run) loads it instead of re-reading and re-tokenising every chunk. Every
+write renews a revision token in the collection's metadata; an index of another
+revision or chunk count is never used.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import shutil
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +38,8 @@ from .lexical import LexicalIndex
 from .schema import Passage, StoredArticle
 
 _PAGE = 2000
+#: Collection metadata key that every write through `Store` renews (see `_touch`).
+_REVISION = "revision"
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,31 @@ def fingerprint(embedding_name: str, chunk_tokens: int, overlap: int, chunker: s
     return hashlib.sha1(key.encode()).hexdigest()[:10]
 
 
+@dataclass(frozen=True)
+class _Lexical:
+    """The BM25 index of one state of the collection, with what filters need per chunk."""
+
+    count: int
+    revision: str
+    index: LexicalIndex
+    ids: list[str]
+    sources: np.ndarray  # outlet per chunk
+    days: np.ndarray  # date_ord per chunk, 0 when unknown
+
+    def mask(self, filters: Filters) -> np.ndarray | None:
+        """Chunks the filters keep (None: all); an unknown date fails any date bound."""
+        if filters.empty:
+            return None
+        keep = np.ones(len(self.ids), dtype=bool)
+        if filters.sources:
+            keep &= np.isin(self.sources, list(filters.sources))
+        if filters.since:
+            keep &= (self.days != 0) & (self.days >= date_ord(filters.since))
+        if filters.until:
+            keep &= (self.days != 0) & (self.days <= date_ord(filters.until))
+        return keep
+
+
 class Store:
     """Chunks of articles in one Chroma collection, plus a BM25 index over them."""
 
@@ -61,10 +99,8 @@ class Store:
         self.fingerprint = fingerprint_
         self.name = f"{settings.collection}-{fingerprint_}"
         self._client = _connect(settings)
-        self._lock = threading.Lock()
         self._build_lock = threading.Lock()  # one BM25 build at a time; others wait for it
-        self._lexical: tuple[int, int, LexicalIndex, list[str], list[dict[str, Any]]] | None = None
-        self._generation = 0
+        self._lexical: _Lexical | None = None
         try:
             self._collection = self._client.get_or_create_collection(
                 name=self.name,
@@ -91,6 +127,7 @@ class Store:
         metadatas: Sequence[dict[str, Any]],
     ) -> None:
         batch = max(1, min(5000, self._client.get_max_batch_size()))
+        self._touch()
         for i in range(0, len(ids), batch):
             self._collection.upsert(
                 ids=list(ids[i : i + batch]),
@@ -102,12 +139,24 @@ class Store:
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
+            self._touch()
             self._collection.delete(ids=list(ids))
             self._touch()
 
     def _touch(self) -> None:
-        with self._lock:
-            self._generation += 1
+        """Give the collection a new revision, so every process (on any machine) that holds
+        or saved a BM25 index of it knows the index is stale. Writes renew it before and
+        after: a write that dies halfway still leaves a revision no earlier index has.
+        Chroma keeps the distance function in the collection's configuration; its
+        metadata may not restate it."""
+        meta = {
+            k: v for k, v in (self._collection.metadata or {}).items() if not k.startswith("hnsw:")
+        }
+        self._collection.modify(metadata={**meta, _REVISION: uuid.uuid4().hex})
+
+    def _revision(self) -> str:
+        got = self._client.get_collection(self.name, embedding_function=None)
+        return str((got.metadata or {}).get(_REVISION, ""))
 
     # --- reading -------------------------------------------------------------
     def count(self) -> int:
@@ -202,46 +251,116 @@ class Store:
         return {cid: float(sim) for cid, sim in zip(got["ids"], sims, strict=True)}
 
     def lexical_search(self, query: str, n: int, filters: Filters) -> list[tuple[Passage, float]]:
-        _, _, index, ids, metas = self._lexical_index()
-        mask = None if filters.empty else np.array([_matches(m, filters) for m in metas], bool)
+        lexical = self._lexical_index()
+        hits = lexical.index.search(query, n, lexical.mask(filters))
+        if not hits:
+            return []
+        got = self._collection.get(
+            ids=[lexical.ids[i] for i, _ in hits], include=["documents", "metadatas"]
+        )
+        found = {
+            cid: (doc, meta)
+            for cid, doc, meta in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            )
+        }
+        # A chunk deleted since the index was built is skipped, not returned stale.
         return [
-            (to_passage(ids[i], metas[i]["_text"], metas[i]), score)
-            for i, score in index.search(query, n, mask)
+            (to_passage(cid, *found[cid]), score)
+            for cid, score in ((lexical.ids[i], score) for i, score in hits)
+            if cid in found
         ]
 
     def known_sources(self) -> list[str]:
-        _, _, _, _, metas = self._lexical_index()
-        return sorted({str(m.get("source", "")) for m in metas if m.get("source")})
+        return sorted({str(s) for s in self._lexical_index().sources if s})
 
     def warm(self) -> None:
         """Build the BM25 index now (a server calls this at start, so the first question
         does not wait for it: ~30 s at 100k chunks)."""
         self._lexical_index()
 
-    def _lexical_index(self) -> tuple[int, int, LexicalIndex, list[str], list[dict[str, Any]]]:
-        """Built on first use; rebuilt when this process wrote or the count changed.
+    def _lexical_index(self) -> _Lexical:
+        """The BM25 index of the collection as it is now: kept in memory, else loaded from
+        disk (saved by any earlier process), else built from the chunks and saved.
 
-        One build at a time: a question arriving while `warm` builds waits for it."""
+        The collection's count and revision (renewed by every write) tell whether a kept
+        or saved index is current. One build at a time: a question arriving while `warm`
+        builds waits for it."""
         with self._build_lock:
-            count = self.count()
-            with self._lock:
-                cached = self._lexical
-                if cached and cached[0] == count and cached[1] == self._generation:
-                    return cached
-                generation = self._generation
-            ids: list[str] = []
-            metas: list[dict[str, Any]] = []
-            texts: list[str] = []
-            for cid, doc, meta in self.iter_chunks():
-                ids.append(cid)
-                metas.append({**meta, "_text": doc})
-                texts.append(
-                    f"{meta.get('title', '')} {meta.get('source', '')} {meta.get('date', '')} {doc}"
-                )
-            built = (count, generation, LexicalIndex(texts), ids, metas)
-            with self._lock:
-                self._lexical = built
-            return built
+            count, revision = self.count(), self._revision()
+            cached = self._lexical
+            if cached is None or (cached.count, cached.revision) != (count, revision):
+                cached = self._load_lexical(count, revision) or self._build_lexical(count, revision)
+                self._lexical = cached
+            return cached
+
+    def _lexical_folder(self, count: int, revision: str) -> Path | None:
+        """Where the index of this state is saved: next to the embedded collection. With a
+        Chroma server nothing is written locally; each process keeps its index in memory
+        (`serve` builds it at start)."""
+        if self.settings.chroma_server():
+            return None
+        return self.settings.data_dir / "bm25" / self.name / f"{revision}-{count}"
+
+    def _build_lexical(self, count: int, revision: str) -> _Lexical:
+        ids: list[str] = []
+        sources: list[str] = []
+        days: list[int] = []
+        texts: list[str] = []
+        for cid, doc, meta in self.iter_chunks():
+            ids.append(cid)
+            sources.append(str(meta.get("source", "")))
+            days.append(int(meta.get("date_ord", 0)))
+            texts.append(
+                f"{meta.get('title', '')} {meta.get('source', '')} {meta.get('date', '')} {doc}"
+            )
+        lexical = _Lexical(
+            count, revision, LexicalIndex(texts), ids, np.array(sources, dtype=str), np.array(days)
+        )
+        self._save_lexical(lexical)
+        return lexical
+
+    def _save_lexical(self, lexical: _Lexical) -> None:
+        """Write the index for later processes: into a temporary folder renamed into place
+        (a reader never sees half an index), then drop older revisions. A folder that
+        cannot be written only costs the next process a rebuild."""
+        folder = self._lexical_folder(lexical.count, lexical.revision)
+        if folder is None:
+            return
+        partial = folder.with_name(f".{folder.name}.{os.getpid()}.{threading.get_ident()}")
+        try:
+            partial.mkdir(parents=True, exist_ok=True)
+            lexical.index.save(partial)
+            rows = {"ids": lexical.ids, "sources": lexical.sources.tolist()}
+            rows["days"] = lexical.days.tolist()
+            (partial / "rows.json").write_text(json.dumps(rows), encoding="utf-8")
+            os.rename(partial, folder)
+        except OSError:  # read-only data folder, or another process saved it first
+            shutil.rmtree(partial, ignore_errors=True)
+            return
+        for old in folder.parent.iterdir():
+            if old != folder and not old.name.startswith("."):
+                shutil.rmtree(old, ignore_errors=True)
+
+    def _load_lexical(self, count: int, revision: str) -> _Lexical | None:
+        folder = self._lexical_folder(count, revision)
+        if folder is None:
+            return None
+        try:
+            rows = json.loads((folder / "rows.json").read_text(encoding="utf-8"))
+            ids = [str(x) for x in rows["ids"]]
+            index = LexicalIndex.load(folder, len(ids))
+            sources = np.array(rows["sources"], dtype=str)
+            days = np.array(rows["days"], dtype=np.int64)
+        except FileNotFoundError:
+            return None
+        except Exception:  # a damaged save is rebuilt, never trusted
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+        if not len(ids) == len(sources) == len(days) == index.size:
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+        return _Lexical(count, revision, index, ids, sources, days)
 
     # --- other configurations -------------------------------------------------
     def stale_collections(self) -> list[tuple[str, int]]:
@@ -271,15 +390,6 @@ def to_passage(chunk_id: str, text: str, meta: dict[str, Any], score: float = 0.
         end=int(meta.get("end", 0)),
         score=score,
     )
-
-
-def _matches(meta: dict[str, Any], filters: Filters) -> bool:
-    if filters.sources and meta.get("source") not in filters.sources:
-        return False
-    day = int(meta.get("date_ord", 0))
-    if filters.since and (day == 0 or day < date_ord(filters.since)):
-        return False
-    return not (filters.until and (day == 0 or day > date_ord(filters.until)))
 
 
 def _where(filters: Filters) -> dict[str, Any] | None:

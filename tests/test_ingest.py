@@ -307,3 +307,69 @@ def test_embedded_headers_find_a_chunk_by_its_article_title(tmp_path: Path) -> N
         embedded = f"{chunk_header(meta['title'], meta['date'])}\n{chunk}"
         size = headed.embedder.count_tokens([embedded])[0]
         assert size <= headed.embedder.max_tokens, meta["article_id"]
+
+
+def _feed(path: Path, articles: list[dict[str, str]]) -> str:
+    path.write_text("\n".join(json.dumps(a) for a in articles), encoding="utf-8")
+    return str(path)
+
+
+def _lexical_ids(assistant: Assistant, query: str, filters: Filters | None = None) -> list[str]:
+    return [p.article_id for p, _ in assistant.store.lexical_search(query, 5, filters or Filters())]
+
+
+def test_the_next_process_loads_the_saved_bm25_index(tmp_path: Path) -> None:
+    """A CLI question or eval run after the first one does not re-read every chunk to
+    build BM25: it loads the index the first process saved, with the same results and
+    the same filters."""
+    data = tmp_path / "data"
+    first = Assistant(make_settings(data), chat_model=None)
+    first.ingest([str(SEEDS)])
+    query = "Zarif Hakim invitation Baghdad"
+    expected = _lexical_ids(first, query)
+    assert expected, "the seeds answer this question lexically"
+    assert len(list((data / "bm25").iterdir())) == 1
+
+    second = Assistant(make_settings(data), chat_model=None)
+
+    def no_reading(*_: object) -> Iterator[tuple[str, str, dict[str, str]]]:
+        raise AssertionError("the saved index should have been loaded, not rebuilt")
+
+    second.store.iter_chunks = no_reading  # type: ignore[method-assign]
+    assert _lexical_ids(second, query) == expected
+    outlets = {a.id: a.source for a in first.store.articles()}
+    assert len({outlets[k] for k in _lexical_ids(second, "Iraq Iran")}) > 1
+    kept = _lexical_ids(second, "Iraq Iran", Filters(sources=("jpost.com",)))
+    assert kept and {outlets[k] for k in kept} == {"jpost.com"}, "filters hold on a loaded index"
+
+
+def test_a_saved_bm25_index_never_outlives_a_write_from_another_process(tmp_path: Path) -> None:
+    """An article updated in place (same number of chunks, so the count alone cannot tell)
+    by one process is found by its new words in the next process, not by its old ones."""
+    data = tmp_path / "data"
+    body = " ".join(_PLANT_FILLER[:4])
+    old = {"id": "plant", "title": "Basra plant", "text": f"{body} The engineer was Alpharetta."}
+    new = {**old, "text": f"{body} The engineer was Omegaville."}
+    writer = Assistant(make_settings(data), chat_model=None)
+    writer.ingest([_feed(tmp_path / "v1.jsonl", [old])])
+    reader = Assistant(make_settings(data), chat_model=None)
+    assert _lexical_ids(reader, "Alpharetta") == ["plant"]  # builds and saves the index
+    count = writer.store.count()
+
+    report = writer.ingest([_feed(tmp_path / "v2.jsonl", [new])])
+    assert len(report.updated) == 1 and writer.store.count() == count
+
+    for process in (reader, Assistant(make_settings(data), chat_model=None)):
+        assert _lexical_ids(process, "Omegaville") == ["plant"]
+        assert _lexical_ids(process, "Alpharetta") == []
+
+
+def test_a_damaged_saved_bm25_index_is_rebuilt(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = Assistant(make_settings(data), chat_model=None)
+    first.ingest([str(SEEDS)])
+    expected = _lexical_ids(first, "Zarif Hakim invitation Baghdad")
+    for rows in (data / "bm25").rglob("rows.json"):
+        rows.write_text('{"ids": ', encoding="utf-8")
+    again = Assistant(make_settings(data), chat_model=None)
+    assert _lexical_ids(again, "Zarif Hakim invitation Baghdad") == expected
