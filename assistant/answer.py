@@ -174,6 +174,8 @@ class Assistant:
         chosen = extractive.select(ranked, self.vectors, limit=self.settings.extractive_sentences)
         if not chosen or chosen[0].relevance < self.settings.refusal_threshold:
             return REFUSAL
+        if extractive.lacks_answer_type(question, chosen):
+            return REFUSAL  # asked "when"/"how many" and no quotable sentence says it
         return extractive.compose(chosen)
 
     def _generate(self, question: str, passages: list[Passage]) -> Iterator[str]:

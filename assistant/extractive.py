@@ -5,6 +5,8 @@ embedding similarity and lexical overlap (plus a nudge for the kind of answer
 a wh-question wants: a date for "when", a name for "who"). The best few are
 kept, near-duplicates dropped, and each is followed by its passage's [n]
 marker. Faithful by construction: every answer sentence is a source sentence.
+`lacks_answer_type` tells the caller when a question wants a date or a figure
+that none of the chosen sentences holds; refusing is the caller's decision.
 """
 
 from __future__ import annotations
@@ -104,6 +106,37 @@ def _wants(question: str) -> str:
         if head.startswith(word) or f" {word} " in f" {head[:40]} ":
             return word
     return ""
+
+
+# A figure, or a number word that counts something ("three days"; "the two countries"
+# only points back at known things, so a number word after "the" does not count).
+_AMOUNT = re.compile(
+    r"\d|(?<!\bthe )\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
+    r"|dozens?|hundreds?|thousands?|millions?|billions?|trillions?)\b",
+    re.I,
+)
+
+
+_MONTH = (
+    r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
+)
+# Numbers that are part of a date ("October 18", "18 October", "2024") are not amounts.
+_DATE_NUMBER = re.compile(
+    rf"\b{_MONTH}\s+\d{{1,2}}\b|\b\d{{1,2}}\s+{_MONTH}\b|\b(?:19|20)\d{{2}}\b", re.I
+)
+
+
+def lacks_answer_type(question: str, chosen: Sequence[Candidate]) -> bool:
+    """True when the question asks for a date ("when ...") or an amount ("how many ...",
+    "how much ...") and none of the chosen sentences holds one. Quoting the closest
+    sentence anyway would look like an answer while answering something else."""
+    wants = _wants(split_question(question)[0])
+    texts = [_window(c.text, c.previous) for c in chosen]
+    if wants == "when":
+        return not any(_DATEISH.search(t) for t in texts)
+    if wants in {"how many", "how much"}:
+        return not any(_AMOUNT.search(_DATE_NUMBER.sub(" ", t)) for t in texts)
+    return False
 
 
 def _answer_type_bonus(wants: str, sentence: str, q_names: set[str]) -> float:

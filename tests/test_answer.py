@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import make_settings, run_cli
 
+from assistant import extractive
 from assistant.answer import Assistant, format_sources, rewrite_follow_up
 from assistant.errors import PromptError
 from assistant.phrases import CITATION_PATTERN, EXTRACTIVE_LABEL, REFUSAL
@@ -80,12 +81,36 @@ def test_every_marker_names_a_passage(assistant: Assistant) -> None:
         "How much did the new Baghdad metro cost?",
         "Did Zarif meet Erdogan?",  # a name no article mentions
         "What is the weather in Tehran?",
+        # On topic, but asking for a figure or a date no passage holds: quoting the
+        # closest sentence would look like an answer.
+        "How many troops did Iraq deploy to the Iranian border?",
+        "How much money did Iran pledge to Iraq?",
+        "When will the Iran-Iraq border security agreement be reviewed?",
     ],
 )
 def test_unanswerable_questions_are_refused(assistant: Assistant, question: str) -> None:
     answer = assistant.ask(question)
     assert answer.refused and answer.text == REFUSAL
     assert answer.citations == []
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "lacks"),
+    [
+        ("How long did it last?", "The talks went on for hours.", False),  # not checked
+        ("How many days did the visit last?", "The visit, spanning three days, began.", False),
+        ("How much is trade worth?", "Trade between the two countries is growing.", True),
+        ("How much is trade worth?", "On October 18, 2024, the embargo was lifted.", True),
+        ("How much is trade worth?", "Trade reached $12 billion last year.", False),
+        ("When did Zarif arrive?", "Zarif arrived on Wednesday night.", False),
+        ("When does the pact expire?", "The pact was signed by both sides.", True),
+    ],
+)
+def test_a_wanted_date_or_amount_must_be_in_the_quote(
+    question: str, sentence: str, lacks: bool
+) -> None:
+    chosen = [extractive.Candidate(1, sentence, 1.0, 1.0)]
+    assert extractive.lacks_answer_type(question, chosen) is lacks
 
 
 def test_follow_up_carries_the_subject(assistant: Assistant) -> None:

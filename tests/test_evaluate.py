@@ -41,7 +41,7 @@ SEED_THRESHOLDS = [
     "mrr=0.85",
     "citation_precision=0.75",
     "citation_recall=0.65",
-    "refusal_accuracy=0.85",
+    "refusal_accuracy=0.9",
     "supported_share=0.9",
 ]
 
