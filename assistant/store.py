@@ -275,8 +275,8 @@ class Store:
         return sorted({str(s) for s in self._lexical_index().sources if s})
 
     def warm(self) -> None:
-        """Build the BM25 index now (a server calls this at start, so the first question
-        does not wait for it: ~30 s at 100k chunks)."""
+        """Load or build the BM25 index now (a server calls this at start, so the first
+        question does not wait for it: building takes ~25 s at 100k chunks)."""
         self._lexical_index()
 
     def _lexical_index(self) -> _Lexical:
@@ -331,8 +331,11 @@ class Store:
         try:
             partial.mkdir(parents=True, exist_ok=True)
             lexical.index.save(partial)
-            rows = {"ids": lexical.ids, "sources": lexical.sources.tolist()}
-            rows["days"] = lexical.days.tolist()
+            rows = {
+                "ids": lexical.ids,
+                "sources": lexical.sources.tolist(),
+                "days": lexical.days.tolist(),
+            }
             (partial / "rows.json").write_text(json.dumps(rows), encoding="utf-8")
             os.rename(partial, folder)
         except OSError:  # read-only data folder, or another process saved it first
