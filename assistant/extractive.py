@@ -22,10 +22,13 @@ from .phrases import format_marker
 from .schema import Passage
 from .text import content_stems, sentence_spans
 
+# Spelled out, not calendar.month_name: that follows the process locale.
+_MONTH = (
+    r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
+)
 _DATEISH = re.compile(
-    r"\b(?:(?:19|20)\d{2}|january|february|march|april|may|june|july|august|september|october"
-    r"|november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday"
-    r"|last (?:week|month|year))\b",
+    rf"\b(?:(?:19|20)\d{{2}}|{_MONTH}|monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+    r"|yesterday|last (?:week|month|year))\b",
     re.I,
 )
 
@@ -117,9 +120,6 @@ _AMOUNT = re.compile(
 )
 
 
-_MONTH = (
-    r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
-)
 # Numbers that are part of a date ("October 18", "18 October", "2024") are not amounts.
 _DATE_NUMBER = re.compile(
     rf"\b{_MONTH}\s+\d{{1,2}}\b|\b\d{{1,2}}\s+{_MONTH}\b|\b(?:19|20)\d{{2}}\b", re.I

@@ -27,37 +27,34 @@ def tokenize(text: str) -> list[str]:
 class LexicalIndex:
     """BM25 over a fixed list of documents; `search` returns (position, score) pairs."""
 
-    def __init__(self, texts: Sequence[str]) -> None:
-        import bm25s
-
-        tokens = [tokenize(t) or ["\u2205"] for t in texts]  # bm25s rejects empty documents
-        bm25 = bm25s.BM25(k1=1.2, b=0.75)
-        if tokens:  # bm25s cannot index an empty corpus; an empty store matches nothing
-            bm25.index(tokens, show_progress=False)
-        self._set(bm25, len(texts), {tok for doc in tokens for tok in doc})
-
-    def _set(self, bm25: Any, size: int, vocab: set[str]) -> None:
+    def __init__(self, bm25: Any, size: int) -> None:
         self._bm25 = bm25
         self.size = size
-        self._vocab = vocab
+        self._vocab: set[str] = set(bm25.vocab_dict) if size else set()
 
-    def save(self, folder: Path) -> None:
-        """Write the index into `folder` (an empty index has nothing to write)."""
-        if self.size:
-            self._bm25.save(str(folder), show_progress=False)
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> LexicalIndex:
+        import bm25s
+
+        bm25 = bm25s.BM25(k1=1.2, b=0.75)
+        if texts:  # bm25s cannot index an empty corpus; an empty store matches nothing
+            # bm25s rejects empty documents
+            bm25.index([tokenize(t) or ["\u2205"] for t in texts], show_progress=False)
+        return cls(bm25, len(texts))
 
     @classmethod
     def load(cls, folder: Path, size: int) -> LexicalIndex:
         """An index written by `save` for `size` documents (memory-mapped: loads in moments)."""
         import bm25s
 
-        index = cls.__new__(cls)
         if size == 0:
-            index._set(bm25s.BM25(), 0, set())
-            return index
-        bm25 = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
-        index._set(bm25, size, set(bm25.vocab_dict))
-        return index
+            return cls(bm25s.BM25(), 0)
+        return cls(bm25s.BM25.load(str(folder), mmap=True, show_progress=False), size)
+
+    def save(self, folder: Path) -> None:
+        """Write the index into `folder` (an empty index has nothing to write)."""
+        if self.size:
+            self._bm25.save(str(folder), show_progress=False)
 
     def scores(self, query: str) -> np.ndarray:
         known = [t for t in tokenize(query) if t in self._vocab]

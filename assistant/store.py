@@ -314,8 +314,9 @@ class Store:
             texts.append(
                 f"{meta.get('title', '')} {meta.get('source', '')} {meta.get('date', '')} {doc}"
             )
+        index = LexicalIndex.build(texts)
         lexical = _Lexical(
-            count, revision, LexicalIndex(texts), ids, np.array(sources, dtype=str), np.array(days)
+            count, revision, index, ids, np.array(sources, dtype=str), np.array(days)
         )
         self._save_lexical(lexical)
         return lexical
@@ -352,18 +353,17 @@ class Store:
         try:
             rows = json.loads((folder / "rows.json").read_text(encoding="utf-8"))
             ids = [str(x) for x in rows["ids"]]
-            index = LexicalIndex.load(folder, len(ids))
             sources = np.array(rows["sources"], dtype=str)
             days = np.array(rows["days"], dtype=np.int64)
+            if not len(ids) == len(sources) == len(days):
+                raise ValueError("rows of unequal length")
+            index = LexicalIndex.load(folder, len(ids))
+            return _Lexical(count, revision, index, ids, sources, days)
         except FileNotFoundError:
             return None
         except Exception:  # a damaged save is rebuilt, never trusted
             shutil.rmtree(folder, ignore_errors=True)
             return None
-        if not len(ids) == len(sources) == len(days) == index.size:
-            shutil.rmtree(folder, ignore_errors=True)
-            return None
-        return _Lexical(count, revision, index, ids, sources, days)
 
     # --- other configurations -------------------------------------------------
     def stale_collections(self) -> list[tuple[str, int]]:

@@ -20,9 +20,11 @@ Figures, per week and overall:
                    with --llm, the model answers from the passages and the choice
                    its reply names is taken
   ceiling          the gold text occurs anywhere in the week's articles
-  answer_recall@d  the same at other depths (--depths, default 1 2 4 10 20), from a
-                   second, deeper retrieval: how much a better re-ordering of what
-                   retrieval already finds could gain at k
+  answer_recall@d  the same at other depths (--depths, default 1 2 4 10 20): how much
+                   a better re-ordering of what retrieval already finds could gain at
+                   k. One retrieval at the deepest depth serves all: its first k are
+                   the k passages (the product's greedy pick and Chroma's nearest
+                   neighbours both keep their order as the depth grows)
 
 The last line printed is one JSON object with every figure.
 """
@@ -199,13 +201,13 @@ def run_product(
         log(f"            {line}")
     rows = []
     for q in week.questions:
-        passages = [p.text for p in assistant.retrieve(q["question"], k=k)]
+        deeper = [p.text for p in assistant.retrieve(q["question"], k=depth)]
+        passages = deeper[:k]
         if scorer.chat_model is None:
             picked: int | None = scorer.mc_extractive(q["choices"], passages)
         else:
             answer = assistant.ask(choices_block(q["question"], q["choices"]))
             picked = named_choice(answer.text, q["choices"])
-        deeper = [p.text for p in assistant.retrieve(q["question"], k=depth)]
         rows.append(_row(q, passages, picked, deeper))
     return rows
 
@@ -228,12 +230,12 @@ def run_tutorial(week: Week, k: int, depth: int, scorer: Scorer, tmp: Path) -> l
     log(f"  tutorial: {len(docs)} chunks in {time.perf_counter() - started:.0f}s")
     rows = []
     for q in week.questions:
-        passages = [d.page_content for d in store.similarity_search(q["question"], k=k)]
+        deeper = [d.page_content for d in store.similarity_search(q["question"], k=depth)]
+        passages = deeper[:k]
         if scorer.chat_model is None:
             picked: int | None = scorer.mc_extractive(q["choices"], passages)
         else:
             picked = scorer.mc_tutorial_llm(q["question"], q["choices"], passages)
-        deeper = [d.page_content for d in store.similarity_search(q["question"], k=depth)]
         rows.append(_row(q, passages, picked, deeper))
     return rows
 
