@@ -23,22 +23,18 @@ from . import extractive
 from .citations import Verified, entities, is_refusal, verify
 from .config import Settings
 from .errors import AssistantError, ModelError
+from .filters import Filters
+from .followup import History, Query, rewrite_follow_up
 from .ingest import Ingestor, ProgressFactory, Reporter, open_store
 from .models import Embedder, describe_error, make_chat_model, make_embedder
 from .phrases import REFUSAL, format_marker
 from .prompts import prompts
 from .retrieve import Retriever
 from .schema import Answer, Article, IngestReport, Passage
-from .store import Filters, Store
-from .text import STOPWORDS, content_stems, fold, spoken_date
+from .store import Store
+from .text import content_stems, fold, spoken_date
 
-History = Sequence[tuple[str, str]]
 _NOT_GIVEN: Any = object()
-_PRONOUNS = re.compile(
-    r"\b(he|she|they|him|her|them|his|hers|their|it|its|this|that|these|those|there|the visit"
-    r"|the meeting|the talks)\b",
-    re.I,
-)
 
 
 class SentenceVectors:
@@ -72,7 +68,7 @@ class Assistant:
     ) -> None:
         self.settings = settings
         self.embedder = embedder or make_embedder(settings)
-        self.store = store or open_store(settings, self.embedder)
+        self.store = store or open_store(settings)
         self.chat_model = make_chat_model(settings) if chat_model is _NOT_GIVEN else chat_model
         self.mode = "extractive" if self.chat_model is None else settings.llm_spec
         self.retriever = Retriever(
@@ -128,23 +124,23 @@ class Assistant:
             raise AssistantError("the question is empty")
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        standalone = self.condense(question, history)
+        query = self.condense(question, history)
         timings["condense"] = time.perf_counter() - started
         mark = time.perf_counter()
-        passages = self.retrieve(standalone, filters=filters)
+        passages = self.retrieve(query.search_text, filters=filters)
         timings["retrieve"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        answer = Answer(question, "", False, self.mode, standalone, passages=passages)
-        if not self._relevant(standalone, passages):
+        answer = Answer(question, "", False, self.mode, query.search_text, passages=passages)
+        if not self._relevant(query, passages):
             answer.text, answer.refused = REFUSAL, True
             yield REFUSAL
         elif self.chat_model is None:
-            answer.text = self._extractive(standalone, passages)
+            answer.text = self._extractive(query, passages)
             answer.refused = answer.text == REFUSAL
             yield answer.text
         else:
             parts: list[str] = []
-            for delta in self._generate(standalone, passages):
+            for delta in self._generate(query.search_text, passages):
                 parts.append(delta)
                 yield delta
             answer.text = "".join(parts).strip()
@@ -156,20 +152,20 @@ class Assistant:
         answer.timings = {k: round(v, 4) for k, v in timings.items()}
         yield answer
 
-    def _relevant(self, question: str, passages: list[Passage]) -> bool:
+    def _relevant(self, query: Query, passages: list[Passage]) -> bool:
         """Calibrated gate: a passage is close in meaning, shares most of the question's
         words, and every name or number the question asks about occurs in some passage."""
         if not passages:
             return False
-        if missing_names(question, passages):
+        if missing_names(query, passages):
             return False  # "the population of Basra": no passage mentions Basra
         best = max(p.dense for p in passages)
-        q_stems = content_stems(extractive.split_question(question)[0]) or content_stems(question)
+        q_stems = content_stems(query.text) or content_stems(query.search_text)
         hits = max((len(q_stems & content_stems(p.text)) for p in passages), default=0)
         coverage = hits / len(q_stems) if q_stems else 0.0
         return best >= self.settings.refusal_threshold and coverage > 0.5
 
-    def _extractive(self, question: str, passages: list[Passage]) -> str:
+    def _extractive(self, question: Query, passages: list[Passage]) -> str:
         ranked = extractive.candidates(question, passages, self.vectors)
         chosen = extractive.select(ranked, self.vectors, limit=self.settings.extractive_sentences)
         if not chosen or chosen[0].relevance < self.settings.refusal_threshold:
@@ -220,10 +216,10 @@ class Assistant:
         answer.phantom_citations = checked.phantoms
 
     # --- follow-ups ----------------------------------------------------------------
-    def condense(self, question: str, history: History) -> str:
+    def condense(self, question: str, history: History) -> Query:
         """A standalone form of a follow-up question (unchanged without history)."""
         if not history:
-            return question
+            return Query(question)
         if self.chat_model is None:
             return rewrite_follow_up(question, history)
         lines = "\n".join(f"User: {q}\nAssistant: {_plain(a)}" for q, a in history[-3:])
@@ -233,22 +229,22 @@ class Assistant:
         except Exception as exc:
             raise ModelError(f"answerer {self.mode} failed: {describe_error(exc)}") from None
         text = str(getattr(reply, "content", reply)).strip().splitlines()
-        return text[0].strip() if text and len(text[0]) > 3 else question
+        return Query(text[0].strip() if text and len(text[0]) > 3 else question)
 
 
-def missing_names(question: str, passages: Sequence[Passage]) -> list[str]:
-    """Names and numbers of the question that no passage (text, title, outlet, date) has.
+def missing_names(query: Query, passages: Sequence[Passage]) -> list[str]:
+    """Names and numbers of the user's own words that no passage (text, title, outlet,
+    date) has; names carried from earlier turns passed this check before.
 
     Spelling variants of longer names count as present ("Shamkhani" ~ "Shamhani"),
     and dates match the passages' metadata ("March 2024" ~ 2024-03-05).
     """
-    own, _ = extractive.split_question(question)  # names carried from earlier turns passed before
     found = fold(
         " ".join(f"{p.title} {p.source} {_spoken_date(p.date)} {p.text}" for p in passages)
     )
     vocabulary = set(re.findall(r"\w+", found))
     missing = []
-    for name in entities(own):
+    for name in entities(query.text):
         for part in re.split(r"[-\s]+", name):
             if part and part not in found and not _close_spelling(part, vocabulary):
                 missing.append(part)
@@ -282,64 +278,3 @@ def format_sources(passages: Sequence[Passage]) -> str:
 
 def _plain(answer: str) -> str:
     return re.sub(r"\s*\[\d+(?:\s*,\s*\d+)*\]", "", answer)[:500]
-
-
-_NAME = re.compile(r"\b[A-Z][\w’'-]+(?:\s+(?:al-|Al-|bin\s+)?[A-Z][\w’'-]+)*")
-
-
-_QUESTION_WORDS = frozenset(
-    [
-        "what",
-        "who",
-        "whom",
-        "whose",
-        "when",
-        "where",
-        "how",
-        "why",
-        "which",
-        "did",
-        "does",
-        "do",
-        "is",
-        "are",
-        "was",
-        "were",
-        "can",
-        "could",
-    ]
-)
-
-
-def subjects(text: str) -> list[str]:
-    """Proper-noun phrases of a question, without a leading question word or possessive."""
-    found = []
-    for m in _NAME.finditer(text):
-        words = m.group().split()
-        if m.start() == 0:
-            while words and (words[0].lower() in _QUESTION_WORDS | STOPWORDS):
-                words = words[1:]  # "Which Iraqi" -> "Iraqi"; "The" -> nothing
-        phrase = re.sub(r"['’]s$", "", " ".join(words))
-        if phrase:
-            found.append(phrase)
-    return found
-
-
-def rewrite_follow_up(question: str, history: History, limit: int = 4) -> str:
-    """Deterministic condensation: carry earlier turns' subjects into a follow-up.
-
-    "Who did Zarif meet in Baghdad?" then "What did he discuss with the president?"
-    becomes "What did he discuss with the president? (Zarif, Baghdad)". Subjects come
-    from the most recent questions first, so a third turn still knows who "he" is.
-    """
-    own = subjects(question)
-    if own and not _PRONOUNS.search(question):
-        return question
-    carried: list[str] = []
-    for previous, _ in reversed(history):
-        for name in subjects(previous):
-            if name.lower() not in question.lower() and name not in carried:
-                carried.append(name)
-    if not carried:
-        return question
-    return f"{question} ({', '.join(carried[:limit])})"

@@ -102,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path)
     p.add_argument("--out", type=Path, default=Path("eval-out"))
     p.add_argument("--fail-under", action="append", default=[], metavar="METRIC=VALUE")
+    p.add_argument(
+        "--gate", action="store_true", help="apply the thresholds the question file declares"
+    )
     p.set_defaults(handler=cmd_eval)
     return parser
 
@@ -131,9 +134,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 def _store_only(settings: Settings) -> Any:
     from .ingest import open_store
-    from .models import make_embedder
 
-    return open_store(settings, make_embedder(settings))
+    return open_store(settings)
 
 
 def _stale_hint(store: Any) -> str | None:
@@ -174,17 +176,9 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
 
 # --- answering --------------------------------------------------------------------------
 def _filters(args: argparse.Namespace) -> Any:
-    from .clean import parse_date
-    from .store import Filters
+    from .filters import Filters
 
-    dates: dict[str, str | None] = {}
-    for name in ("since", "until"):
-        value = getattr(args, name)
-        iso = parse_date(value) if value else None
-        if value and not iso:
-            raise AssistantError(f"--{name} '{value}' is not a date (use YYYY-MM-DD)")
-        dates[name] = iso
-    return Filters(sources=tuple(args.source), **dates)
+    return Filters.parse(args.source, args.since, args.until, names=("--since", "--until"))
 
 
 def _assistant(settings: Settings) -> Any:
@@ -282,7 +276,13 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from .evaluate import run_eval_command
 
     return run_eval_command(
-        settings, args.file, llm=args.llm, k=args.k, out=args.out, fail_under=args.fail_under
+        settings,
+        args.file,
+        llm=args.llm,
+        k=args.k,
+        out=args.out,
+        fail_under=args.fail_under,
+        gate=args.gate,
     )
 
 

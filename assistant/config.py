@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = 32
     max_file_mb: float = 20.0
     embed_batch_size: int = 32
-    embed_precision: str = "auto"
+    embed_precision: str = "fp32"  # the same vectors on every CPU
     embed_headers: bool = False
     fetch_timeout: float = 20.0
 
@@ -84,8 +84,8 @@ class Settings(BaseSettings):
     @field_validator("embed_precision")
     @classmethod
     def _precision(cls, value: str) -> str:
-        if value not in {"auto", "fp32", "bf16"}:
-            raise ValueError("embed_precision must be auto, fp32 or bf16")
+        if value not in {"fp32", "bf16"}:
+            raise ValueError("embed_precision must be fp32 or bf16")
         return value
 
     @field_validator("k", "fetch_k", "max_per_article", "extractive_sentences")

@@ -15,9 +15,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from .citations import EmbedFn, entities
+from .followup import Query
 from .phrases import format_marker
 from .schema import Passage
 from .text import content_stems, sentence_spans
@@ -58,15 +57,7 @@ _ANAPHORIC = re.compile(
 )
 
 
-def split_question(question: str) -> tuple[str, str]:
-    """(the user's words, subjects carried from earlier turns in a trailing parenthesis)."""
-    match = re.search(r"\(([^()]*)\)\s*$", question)
-    if not match:
-        return question, ""
-    return question[: match.start()].strip(), match.group(1)
-
-
-def candidates(question: str, passages: Sequence[Passage], embed: EmbedFn) -> list[Candidate]:
+def candidates(query: Query, passages: Sequence[Passage], embed: EmbedFn) -> list[Candidate]:
     """Every usable sentence of the passages, scored against the question."""
     pieces: list[tuple[int, str, str]] = []
     for n, passage in enumerate(passages, 1):
@@ -78,10 +69,11 @@ def candidates(question: str, passages: Sequence[Passage], embed: EmbedFn) -> li
             previous = sentence
     if not pieces:
         return []
-    vectors = embed([question] + [_window(text, previous) for _, text, previous in pieces])
+    vectors = embed([query.search_text] + [_window(text, prev) for _, text, prev in pieces])
     sims = vectors[1:] @ vectors[0]
-    own, carried = split_question(question)
-    q_stems, c_stems = content_stems(own), content_stems(carried) - content_stems(own)
+    own = query.text
+    q_stems = content_stems(own)
+    c_stems = content_stems(" ".join(query.carried)) - q_stems
     weight = len(q_stems) + 0.5 * len(c_stems)
     q_names = entities(own)
     wants = _wants(own)
@@ -126,11 +118,11 @@ _DATE_NUMBER = re.compile(
 )
 
 
-def lacks_answer_type(question: str, chosen: Sequence[Candidate]) -> bool:
+def lacks_answer_type(query: Query, chosen: Sequence[Candidate]) -> bool:
     """True when the question asks for a date ("when ...") or an amount ("how many ...",
     "how much ...") and none of the chosen sentences holds one. Quoting the closest
     sentence anyway would look like an answer while answering something else."""
-    wants = _wants(split_question(question)[0])
+    wants = _wants(query.text)
     texts = [_window(c.text, c.previous) for c in chosen]
     if wants == "when":
         return not any(_DATEISH.search(t) for t in texts)
@@ -195,8 +187,3 @@ def _cite(sentence: str, n: int) -> str:
     if sentence[-1:] in ".!?":
         return f"{sentence[:-1]} {marker}{sentence[-1]}"
     return f"{sentence} {marker}"
-
-
-def unit(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)

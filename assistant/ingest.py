@@ -24,10 +24,11 @@ from typing import Any
 from .chunking import CHUNKER_VERSION, chunk_article, chunk_header, fit_header
 from .config import Settings
 from .errors import IngestError
-from .models import Embedder
+from .filters import date_ord
+from .models import Embedder, embedding_name
 from .schema import Article, Chunk, IngestReport
 from .sources import expand, load
-from .store import Store, date_ord, fingerprint
+from .store import Store, fingerprint
 
 #: Called with the total number of chunks to embed; returns a per-batch callback.
 ProgressFactory = Callable[[int], Callable[[int], None]]
@@ -41,21 +42,24 @@ def chunker_name(settings: Settings) -> str:
     return CHUNKER_VERSION + ("+h" if settings.embed_headers else "")
 
 
-def store_fingerprint(settings: Settings, embedder: Embedder) -> str:
+def store_fingerprint(settings: Settings) -> str:
     return fingerprint(
-        embedder.name, settings.chunk_tokens, settings.chunk_overlap_tokens, chunker_name(settings)
+        embedding_name(settings),
+        settings.chunk_tokens,
+        settings.chunk_overlap_tokens,
+        chunker_name(settings),
     )
 
 
-def open_store(settings: Settings, embedder: Embedder) -> Store:
-    """The collection for these embedding and chunking settings."""
+def open_store(settings: Settings) -> Store:
+    """The collection for these embedding and chunking settings (no model is loaded)."""
     description = {
-        "embedding_model": embedder.name,
+        "embedding_model": embedding_name(settings),
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap_tokens": settings.chunk_overlap_tokens,
         "chunker": chunker_name(settings),
     }
-    return Store(settings, store_fingerprint(settings, embedder), description)
+    return Store(settings, store_fingerprint(settings), description)
 
 
 def text_hash(article: Article) -> str:

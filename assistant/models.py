@@ -70,7 +70,7 @@ class LocalEmbeddings(Embeddings):
     """
 
     def __init__(
-        self, name: str, model_dir: Path, batch_size: int = 32, precision: str = "auto"
+        self, name: str, model_dir: Path, batch_size: int = 32, precision: str = "fp32"
     ) -> None:
         # Belt and braces: even a stray hub lookup inside the library must fail fast, not hang.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -87,9 +87,11 @@ class LocalEmbeddings(Embeddings):
         self.encoder: _Encoder = (
             _MeanPooled(model_dir) if _is_mean_pooled(model_dir) else _Packaged(model_dir)
         )
-        # bf16 matmuls on CPUs that have them: same weights, vectors agree at cosine > 0.9999,
-        # about a third faster here (benchmarks/ingest.py measures it).
-        self.bf16 = precision == "bf16" or (precision == "auto" and cpu_has_bf16())
+        # fp32 by default: the same vectors, hence the same rankings and citations, on every
+        # x86-64 CPU. bf16 only when asked: vectors agree at cosine > 0.9999, but that is
+        # enough to change which sentence wins a tie, and it is only faster on CPUs with
+        # native bf16 (benchmarks/ingest.py measures it).
+        self.bf16 = precision == "bf16"
         # The window includes [CLS] and [SEP]; chunks are counted without them.
         self.max_tokens = self.encoder.max_seq_length - 2
 
@@ -271,13 +273,11 @@ def packaged_model_dir(name: str) -> Path:
 _EMBEDDER_CACHE: dict[tuple[str, int, str], Any] = {}
 
 
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 matmuls natively (AVX-512 BF16 or AMX)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+def embedding_name(settings: Settings) -> str:
+    """The embedding model's name as stored with its vectors ("local:all-MiniLM-L6-v2"),
+    from the settings alone: opening a collection never loads the model."""
+    provider, model = split_spec(settings.embeddings, EMBEDDING_PROVIDERS, "embedding model")
+    return f"{provider}:{model}"
 
 
 def make_embedder(settings: Settings) -> Embedder:

@@ -1,8 +1,11 @@
 """Load the prompt files under `prompts/` and check their variables.
 
-Prompts are Markdown files with `{name}` placeholders. Each is loaded once,
-and its placeholders must be exactly the ones the code fills in, so a typo in
-a prompt fails at start-up with a clear message rather than mid-answer.
+Prompts are Markdown files with `{name}` placeholders. The top-level `prompts/`
+folder ships inside the package as `assistant.prompt_files` (pyproject.toml maps
+it), so a checkout, an editable install and an installed wheel all read them
+through `importlib.resources`. Each is loaded once, and its placeholders must be
+exactly the ones the code fills in, so a typo in a prompt fails at start-up with
+a clear message rather than mid-answer.
 """
 
 from __future__ import annotations
@@ -10,11 +13,11 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from .errors import PromptError
-
-PROMPT_DIR = Path(__file__).resolve().parent.parent / "prompts"
 
 #: Each prompt file and the variables it must use.
 EXPECTED: dict[str, frozenset[str]] = {
@@ -37,8 +40,16 @@ def variables(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
-def load_prompt(name: str, directory: Path = PROMPT_DIR) -> Prompt:
-    path = directory / f"{name}.md"
+def prompt_dir() -> Traversable:
+    """Where the prompt files are: the package data `assistant.prompt_files`."""
+    try:
+        return resources.files("assistant.prompt_files")
+    except ModuleNotFoundError:  # a bare checkout on sys.path, not installed at all
+        return Path(__file__).resolve().parent.parent / "prompts"
+
+
+def load_prompt(name: str, directory: Traversable | None = None) -> Prompt:
+    path = (directory or prompt_dir()) / f"{name}.md"
     try:
         template = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
@@ -53,6 +64,6 @@ def load_prompt(name: str, directory: Path = PROMPT_DIR) -> Prompt:
 
 
 @cache
-def prompts(directory: Path = PROMPT_DIR) -> dict[str, Prompt]:
-    """All prompts, loaded and checked once per directory."""
-    return {name: load_prompt(name, directory) for name in EXPECTED}
+def prompts() -> dict[str, Prompt]:
+    """All prompts, loaded and checked once per process."""
+    return {name: load_prompt(name) for name in EXPECTED}

@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from .filters import Filters
 from .models import Embedder
 from .schema import Passage
-from .store import Filters, Store
+from .store import Store
 
 _RRF_K = 60
 _MONTHS = [

@@ -10,31 +10,25 @@ Each chunk's metadata carries its article's id, title, date, outlet, url, the
 article version it belongs to and how many chunks that version has, so an
 interrupted write is detectable (and repaired by `ingest.py`).
 
-The BM25 index is built from the collection on first use. With embedded Chroma
-it is also saved under `<data_dir>/bm25/`, so the next process (a CLI question,
-an eval run) loads it instead of re-reading and re-tokenising every chunk. Every
-write renews a revision token in the collection's metadata; an index of another
-revision or chunk count is never used.
+Every write renews a revision token in the collection's metadata, so the BM25
+side (`lexical.LexicalCache`: kept, saved under `<data_dir>/bm25/` with embedded
+Chroma, or rebuilt) knows when an index it holds is stale. Which index serves
+a query is the cache's decision; the store supplies count, revision and chunks.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import shutil
-import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .config import Settings
 from .errors import StoreError
-from .lexical import LexicalIndex
+from .filters import Filters, date_ord
+from .lexical import LexicalCache, LexicalRows
 from .schema import Passage, StoredArticle
 
 _PAGE = 2000
@@ -42,53 +36,9 @@ _PAGE = 2000
 _REVISION = "revision"
 
 
-@dataclass(frozen=True)
-class Filters:
-    """Restrict retrieval to some outlets and a date range (ISO dates, inclusive)."""
-
-    sources: tuple[str, ...] = ()
-    since: str | None = None
-    until: str | None = None
-
-    @property
-    def empty(self) -> bool:
-        return not (self.sources or self.since or self.until)
-
-
-def date_ord(iso: str) -> int:
-    """'2024-03-05' -> 20240305; 'unknown' -> 0 (Chroma compares numbers only)."""
-    digits = iso.replace("-", "")
-    return int(digits) if digits.isdigit() and len(digits) == 8 else 0
-
-
 def fingerprint(embedding_name: str, chunk_tokens: int, overlap: int, chunker: str) -> str:
     key = f"{embedding_name}|{chunk_tokens}|{overlap}|{chunker}"
     return hashlib.sha1(key.encode()).hexdigest()[:10]
-
-
-@dataclass(frozen=True)
-class _Lexical:
-    """The BM25 index of one state of the collection, with what filters need per chunk."""
-
-    count: int
-    revision: str
-    index: LexicalIndex
-    ids: list[str]
-    sources: np.ndarray  # outlet per chunk
-    days: np.ndarray  # date_ord per chunk, 0 when unknown
-
-    def mask(self, filters: Filters) -> np.ndarray | None:
-        """Chunks the filters keep (None: all); an unknown date fails any date bound."""
-        if filters.empty:
-            return None
-        keep = np.ones(len(self.ids), dtype=bool)
-        if filters.sources:
-            keep &= np.isin(self.sources, list(filters.sources))
-        if filters.since:
-            keep &= (self.days != 0) & (self.days >= date_ord(filters.since))
-        if filters.until:
-            keep &= (self.days != 0) & (self.days <= date_ord(filters.until))
-        return keep
 
 
 class Store:
@@ -99,8 +49,9 @@ class Store:
         self.fingerprint = fingerprint_
         self.name = f"{settings.collection}-{fingerprint_}"
         self._client = _connect(settings)
-        self._build_lock = threading.Lock()  # one BM25 build at a time; others wait for it
-        self._lexical: _Lexical | None = None
+        # Saved next to an embedded collection; with a server nothing is written locally.
+        root = None if settings.chroma_server() else settings.data_dir / "bm25" / self.name
+        self._lexical = LexicalCache(root)
         try:
             self._collection = self._client.get_or_create_collection(
                 name=self.name,
@@ -251,13 +202,10 @@ class Store:
         return {cid: float(sim) for cid, sim in zip(got["ids"], sims, strict=True)}
 
     def lexical_search(self, query: str, n: int, filters: Filters) -> list[tuple[Passage, float]]:
-        lexical = self._lexical_index()
-        hits = lexical.index.search(query, n, lexical.mask(filters))
+        hits = self._lexical_index().search(query, n, filters)
         if not hits:
             return []
-        got = self._collection.get(
-            ids=[lexical.ids[i] for i, _ in hits], include=["documents", "metadatas"]
-        )
+        got = self._collection.get(ids=[cid for cid, _ in hits], include=["documents", "metadatas"])
         found = {
             cid: (doc, meta)
             for cid, doc, meta in zip(
@@ -265,11 +213,7 @@ class Store:
             )
         }
         # A chunk deleted since the index was built is skipped, not returned stale.
-        return [
-            (to_passage(cid, *found[cid]), score)
-            for cid, score in ((lexical.ids[i], score) for i, score in hits)
-            if cid in found
-        ]
+        return [(to_passage(cid, *found[cid]), score) for cid, score in hits if cid in found]
 
     def known_sources(self) -> list[str]:
         return sorted({str(s) for s in self._lexical_index().sources if s})
@@ -279,91 +223,9 @@ class Store:
         question does not wait for it: building takes ~25 s at 100k chunks)."""
         self._lexical_index()
 
-    def _lexical_index(self) -> _Lexical:
-        """The BM25 index of the collection as it is now: kept in memory, else loaded from
-        disk (saved by any earlier process), else built from the chunks and saved.
-
-        The collection's count and revision (renewed by every write) tell whether a kept
-        or saved index is current. One build at a time: a question arriving while `warm`
-        builds waits for it."""
-        with self._build_lock:
-            count, revision = self.count(), self._revision()
-            cached = self._lexical
-            if cached is None or (cached.count, cached.revision) != (count, revision):
-                cached = self._load_lexical(count, revision) or self._build_lexical(count, revision)
-                self._lexical = cached
-            return cached
-
-    def _lexical_folder(self, count: int, revision: str) -> Path | None:
-        """Where the index of this state is saved: next to the embedded collection. With a
-        Chroma server nothing is written locally; each process keeps its index in memory
-        (`serve` builds it at start)."""
-        if self.settings.chroma_server():
-            return None
-        return self.settings.data_dir / "bm25" / self.name / f"{revision}-{count}"
-
-    def _build_lexical(self, count: int, revision: str) -> _Lexical:
-        ids: list[str] = []
-        sources: list[str] = []
-        days: list[int] = []
-        texts: list[str] = []
-        for cid, doc, meta in self.iter_chunks():
-            ids.append(cid)
-            sources.append(str(meta.get("source", "")))
-            days.append(int(meta.get("date_ord", 0)))
-            texts.append(
-                f"{meta.get('title', '')} {meta.get('source', '')} {meta.get('date', '')} {doc}"
-            )
-        index = LexicalIndex.build(texts)
-        lexical = _Lexical(
-            count, revision, index, ids, np.array(sources, dtype=str), np.array(days)
-        )
-        self._save_lexical(lexical)
-        return lexical
-
-    def _save_lexical(self, lexical: _Lexical) -> None:
-        """Write the index for later processes: into a temporary folder renamed into place
-        (a reader never sees half an index), then drop older revisions. A folder that
-        cannot be written only costs the next process a rebuild."""
-        folder = self._lexical_folder(lexical.count, lexical.revision)
-        if folder is None:
-            return
-        partial = folder.with_name(f".{folder.name}.{os.getpid()}.{threading.get_ident()}")
-        try:
-            partial.mkdir(parents=True, exist_ok=True)
-            lexical.index.save(partial)
-            rows = {
-                "ids": lexical.ids,
-                "sources": lexical.sources.tolist(),
-                "days": lexical.days.tolist(),
-            }
-            (partial / "rows.json").write_text(json.dumps(rows), encoding="utf-8")
-            os.rename(partial, folder)
-        except OSError:  # read-only data folder, or another process saved it first
-            shutil.rmtree(partial, ignore_errors=True)
-            return
-        for old in folder.parent.iterdir():
-            if old != folder and not old.name.startswith("."):
-                shutil.rmtree(old, ignore_errors=True)
-
-    def _load_lexical(self, count: int, revision: str) -> _Lexical | None:
-        folder = self._lexical_folder(count, revision)
-        if folder is None:
-            return None
-        try:
-            rows = json.loads((folder / "rows.json").read_text(encoding="utf-8"))
-            ids = [str(x) for x in rows["ids"]]
-            sources = np.array(rows["sources"], dtype=str)
-            days = np.array(rows["days"], dtype=np.int64)
-            if not len(ids) == len(sources) == len(days):
-                raise ValueError("rows of unequal length")
-            index = LexicalIndex.load(folder, len(ids))
-            return _Lexical(count, revision, index, ids, sources, days)
-        except FileNotFoundError:
-            return None
-        except Exception:  # a damaged save is rebuilt, never trusted
-            shutil.rmtree(folder, ignore_errors=True)
-            return None
+    def _lexical_index(self) -> LexicalRows:
+        """The BM25 index of the collection as it is now (see `LexicalCache`)."""
+        return self._lexical.get(lambda: (self.count(), self._revision()), self.iter_chunks)
 
     # --- other configurations -------------------------------------------------
     def stale_collections(self) -> list[tuple[str, int]]:

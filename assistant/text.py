@@ -1,9 +1,11 @@
 """Sentence splitting with character offsets, and small text helpers.
 
-Pure functions used by chunking, the extractive answerer and the citation
-verifier, so all three agree on what a sentence is. Sentence boundaries come
-from BlingFire (a fast rule-based segmenter); paragraphs (line breaks) always
-end a sentence, because headings and list items carry no final period.
+Pure functions used by chunking, the extractive answerer, the citation verifier
+and the BM25 index, so all of them agree on what a sentence and a word are.
+Sentence boundaries come from BlingFire (a fast rule-based segmenter);
+paragraphs (line breaks) always end a sentence, because headings and list items
+carry no final period. Words are folded (case, accents), stopword-free
+(NLTK's English list, as bm25s ships it) and Snowball-stemmed (PyStemmer).
 """
 
 from __future__ import annotations
@@ -16,148 +18,32 @@ from functools import lru_cache
 _POSSESSIVE = re.compile(r"'s\b")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 
-STOPWORDS = frozenset(
+#: Words a news question or report uses that say nothing about its subject, on top of
+#: the library's English stopword list: reporting verbs and question fillers.
+_NEWS_STOPWORDS = frozenset(
     [
-        "a",
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "all",
-        "am",
-        "an",
-        "and",
-        "any",
-        "are",
-        "as",
-        "at",
-        "be",
-        "because",
-        "been",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "doing",
-        "down",
-        "during",
-        "each",
-        "few",
-        "for",
-        "from",
-        "further",
-        "had",
-        "has",
-        "have",
-        "having",
-        "he",
-        "her",
-        "here",
-        "hers",
-        "herself",
-        "him",
-        "himself",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "itself",
-        "just",
-        "me",
-        "more",
-        "most",
-        "my",
-        "myself",
-        "no",
-        "nor",
-        "not",
-        "now",
-        "of",
-        "off",
-        "on",
-        "once",
-        "only",
-        "or",
-        "other",
-        "our",
-        "ours",
-        "ourselves",
-        "out",
-        "over",
-        "own",
-        "same",
-        "she",
-        "should",
-        "so",
-        "some",
-        "such",
-        "than",
-        "that",
-        "the",
-        "their",
-        "theirs",
-        "them",
-        "themselves",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "through",
-        "to",
-        "too",
-        "under",
-        "until",
-        "up",
-        "very",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "yours",
-        "yourself",
-        "yourselves",
         "also",
         "said",
         "says",
         "say",
         "according",
-        "did",
-        "does",
-        "tell",
         "told",
+        "tell",
         "many",
         "much",
         "whose",
+        "would",
+        "could",
     ]
 )
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    """English stopwords: NLTK's list as bm25s ships it, plus news fillers."""
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+    return frozenset(STOPWORDS_EN_PLUS) | _NEWS_STOPWORDS
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -181,46 +67,11 @@ def sentences(text: str) -> list[str]:
     return [text[s:e] for s, e in sentence_spans(text)]
 
 
-@lru_cache(maxsize=1)
-def _blingfire() -> object | None:
-    try:
-        import blingfire
-    except ImportError:  # pragma: no cover - a declared dependency
-        return None
-    return blingfire
-
-
 def _split_paragraph(text: str) -> list[tuple[int, int]]:
-    bf = _blingfire()
-    if bf is not None:
-        _, offsets = bf.text_to_sentences_and_offsets(text)  # type: ignore[attr-defined]
-        if offsets:
-            return [(int(s), int(e)) for s, e in offsets]
-    return _regex_split(text)
+    import blingfire
 
-
-# Abbreviations that end with a period but not a sentence ("Cmdr.", "U.S.").
-_ABBREV = re.compile(
-    r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Gen|Lt|Col|Maj|Capt|Cmdr|Sgt|Sen|Rep|Gov|Pres|St|Jr|Sr|Inc|Ltd|Co"
-    r"|Corp|vs|etc|No|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)|\b[A-Z](?:\.[A-Z])*)\.$"
-)
-_BOUNDARY = re.compile(r"[.!?][\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
-
-
-def _regex_split(text: str) -> list[tuple[int, int]]:
-    """Fallback splitter when BlingFire is unavailable."""
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for match in _BOUNDARY.finditer(text):
-        candidate = text[start : match.start() + 1]
-        if _ABBREV.search(candidate):
-            continue
-        end = match.end()
-        spans.append((start, end))
-        start = end
-    if start < len(text):
-        spans.append((start, len(text)))
-    return spans
+    _, offsets = blingfire.text_to_sentences_and_offsets(text)
+    return [(int(s), int(e)) for s, e in offsets or [(0, len(text))]]
 
 
 def fold(text: str) -> str:
@@ -236,14 +87,16 @@ def words(text: str) -> list[str]:
 
 def content_words(text: str) -> list[str]:
     """Words that carry meaning: no stopwords, no one-letter tokens."""
-    return [w for w in words(text) if w not in STOPWORDS and len(w) > 1]
+    stop = stopwords()
+    return [w for w in words(text) if w not in stop and len(w) > 1]
 
 
-# Irregular past forms that news prose uses all the time ("met", "held", "said").
+# English irregular past forms that news prose uses all the time ("met", "held", "said"):
+# a suffix stemmer cannot reach "meet" from "met". Grammar of English, not any beat's
+# vocabulary.
 _IRREGULAR = {
     "met": "meet",
     "held": "hold",
-    "said": "say",
     "went": "go",
     "came": "come",
     "took": "take",
@@ -251,9 +104,7 @@ _IRREGULAR = {
     "gave": "give",
     "led": "lead",
     "left": "leave",
-    "told": "tell",
     "sent": "send",
-    "won": "win",
     "began": "begin",
     "paid": "pay",
     "spoke": "speak",
@@ -262,58 +113,34 @@ _IRREGULAR = {
     "thought": "think",
     "flew": "fly",
     "saw": "see",
-    "meetings": "meet",
-    "meeting": "meet",
-    "visits": "visit",
-    # Demonyms and nouns of one root: "Iranian defense ministry" ~ "Iran's defense minister".
-    "iranian": "iran",
-    "iranians": "iran",
-    "iraqi": "iraq",
-    "iraqis": "iraq",
-    "israeli": "israel",
-    "israelis": "israel",
-    "palestinian": "palestin",
-    "palestinians": "palestin",
-    "palestine": "palestin",
-    "syrian": "syria",
-    "american": "america",
-    "americans": "america",
-    "russian": "russia",
-    "chinese": "china",
-    "turkish": "turkey",
-    "saudi": "saudi",
-    "kurdish": "kurd",
-    "kurds": "kurd",
-    "ministry": "minist",
-    "minister": "minist",
-    "ministers": "minist",
-    "ministries": "minist",
-    "defence": "defense",
+    "fought": "fight",
+    "struck": "strike",
+    "chose": "choose",
+    "fell": "fall",
+    "rose": "rise",
 }
 
 
+@lru_cache(maxsize=1)
+def _stemmer() -> object:
+    import Stemmer  # PyStemmer: the Snowball English stemmer, the one bm25s supports
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
-    """A light English stemmer: 'talks'/'talk', 'discussed'/'discuss', 'met'/'meet'."""
-    if word in _IRREGULAR:
-        return _IRREGULAR[word]
-    if len(word) > 4:
-        if word.endswith("ies"):
-            word = word[:-3] + "y"
-        elif word.endswith(("sses", "xes", "zes", "ches", "shes")):
-            word = word[:-2]
-        elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
-            word = word[:-1]
-    if len(word) > 5 and word.endswith("ing"):
-        word = word[:-3]
-    elif len(word) > 4 and word.endswith("ed"):
-        word = word[:-2]
-    if len(word) > 4 and word.endswith("e"):
-        word = word[:-1]
-    return word
+    """The Snowball (Porter 2) stem of a folded word; irregular past forms first."""
+    return str(_stemmer().stemWord(_IRREGULAR.get(word, word)))  # type: ignore[attr-defined]
+
+
+def content_stems_list(text: str) -> list[str]:
+    """Stems of the content words, in order (what the BM25 index counts)."""
+    return [stem(w) for w in content_words(text)]
 
 
 def content_stems(text: str) -> set[str]:
-    return {stem(w) for w in content_words(text)}
+    return set(content_stems_list(text))
 
 
 def spoken_date(iso: str) -> str:

@@ -35,9 +35,9 @@ import gradio as gr
 from .answer import Assistant
 from .config import Settings
 from .errors import AssistantError, ConfigError
+from .filters import Filters
 from .phrases import CITATION_PATTERN, EXTRACTIVE_LABEL
 from .schema import Answer, Citation, StoredArticle
-from .store import Filters
 
 log = logging.getLogger(__name__)
 
@@ -340,16 +340,8 @@ def _short(text: str, width: int) -> str:
 
 # --- inputs -----------------------------------------------------------------------------
 def make_filters(sources: Sequence[str] | None, since: str, until: str) -> Filters | None:
-    """Filters from the controls; a malformed date is a ConfigError naming it."""
-    for label, value in (("since", since), ("until", until)):
-        if value and value.strip() and parse_day(value.strip()) is None:
-            shown = value.strip()
-            raise ConfigError(f"the '{label}' date must look like 2024-03-05, not '{shown}'")
-    filters = Filters(
-        sources=tuple(sources or ()),
-        since=(since or "").strip() or None,
-        until=(until or "").strip() or None,
-    )
+    """Filters from the controls; a malformed date is a ConfigError naming the field."""
+    filters = Filters.parse(sources, since, until, names=("Since", "Until"))
     return None if filters.empty else filters
 
 

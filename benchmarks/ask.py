@@ -50,7 +50,7 @@ from assistant.models import make_embedder
 mark("import_assistant")
 settings = Settings(_env_file=None, data_dir=sys.argv[1], llm="extractive")
 embedder = make_embedder(settings); mark("load_embedding_model")
-store = open_store(settings, embedder); mark("open_store")
+store = open_store(settings); mark("open_store")
 assistant = Assistant(settings, store=store, embedder=embedder); mark("build_assistant")
 answer = assistant.ask(sys.argv[2]); mark("first_answer")
 answer = assistant.ask(sys.argv[2]); mark("second_answer")
@@ -120,7 +120,7 @@ def main() -> None:
         warm: dict[str, Any] = {**common.summary_ms(everything)}
         warm["answered"] = common.summary_ms(samples)
         warm["refused"] = common.summary_ms(refused)
-        warm["stages_p50_ms"] = {k: round(common.percentile(v, 50), 2) for k, v in stages.items()}
+        warm["stages_p50_ms"] = {k: round(common.pct(v, 50), 2) for k, v in stages.items()}
         warm["target_p50_ms"] = WARM_TARGET_MS
         warm["meets_target"] = warm["p50_ms"] < WARM_TARGET_MS
         figures["warm"] = warm

@@ -8,6 +8,7 @@ output with one JSON line holding all its figures.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import statistics
@@ -27,6 +28,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from assistant.config import Settings  # noqa: E402
+from assistant.evaluate.scoring import percentile  # noqa: E402
 from assistant.schema import Article  # noqa: E402
 
 SEEDS = REPO / "seeds"
@@ -127,25 +129,21 @@ def timer(out: dict[str, float], key: str) -> Iterator[None]:
         out[key] = out.get(key, 0.0) + time.perf_counter() - start
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (q in 0..100)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
 def summary_ms(samples: Sequence[float]) -> dict[str, float]:
     ms = [s * 1000 for s in samples]
     return {
         "n": len(ms),
-        "p50_ms": round(percentile(ms, 50), 2),
-        "p95_ms": round(percentile(ms, 95), 2),
+        "p50_ms": round(pct(ms, 50), 2),
+        "p95_ms": round(pct(ms, 95), 2),
         "mean_ms": round(statistics.fmean(ms), 2) if ms else float("nan"),
         "max_ms": round(max(ms), 2) if ms else float("nan"),
     }
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (the evaluator's definition); NaN for no values."""
+    value = percentile(values, q)
+    return math.nan if value is None else value
 
 
 def machine() -> dict[str, Any]:

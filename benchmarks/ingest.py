@@ -73,7 +73,7 @@ def run_pipeline(embedder: Any, articles_fn: Any, root: Path, name: str) -> dict
         start = time.perf_counter()
         with common.timer(phases, "read_clean"):
             articles = articles_fn()
-        store = open_store(settings, timed)
+        store = open_store(settings)
         original_upsert = store.upsert
 
         def upsert_timed(*args: Any, **kwargs: Any) -> None:

@@ -35,10 +35,10 @@ import numpy as np
 from common import log
 
 from assistant.chunking import chunk_article
+from assistant.filters import date_ord
 from assistant.ingest import open_store
 from assistant.models import make_embedder
 from assistant.retrieve import Retriever
-from assistant.store import date_ord
 from assistant.text import sentence_spans
 
 OUTLETS = ["Reuters", "AP", "BBC", "CNN", "Al Jazeera", "The Guardian", "NPR", "DW"]
@@ -176,7 +176,7 @@ def measure(
         probe.restore()
     figures: dict[str, Any] = {"first_query_s": round(first, 3), **common.summary_ms(samples)}
     figures["parts_p50_ms"] = {
-        name: round(common.percentile([v * 1000 for v in values], 50), 2)
+        name: round(common.pct([v * 1000 for v in values], 50), 2)
         for name, values in probe.parts.items()
     }
     return figures
@@ -184,7 +184,7 @@ def measure(
 
 def reopened_first_query(settings: Any, embedder: Any, question: str) -> float:
     """Seconds to the first answer of a new store on the same folder (a next process)."""
-    reopened = open_store(settings, embedder)
+    reopened = open_store(settings)
     retriever = Retriever(
         reopened, embedder, fetch_k=settings.fetch_k, max_per_article=settings.max_per_article
     )
@@ -221,7 +221,7 @@ def main() -> None:
         settings = common.settings(Path(tmp) / "data")
         embedder = make_embedder(settings)
         rows, vectors = base_chunks(embedder, settings, week_dirs, args.base)
-        store = open_store(settings, embedder)
+        store = open_store(settings)
         have = 0
         for size in sorted(args.sizes):
             start = time.perf_counter()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from servers import free_port
 
 from assistant.answer import Assistant
 from assistant.config import Settings
@@ -33,14 +34,10 @@ for _name in list(os.environ):
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
-    """Settings that ignore any .env file and point at `data_dir`."""
-    return Settings(_env_file=None, data_dir=data_dir, seeds_dir=SEEDS, **overrides)  # type: ignore[call-arg]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """Settings for a throw-away collection over the repository's seeds: extractive unless
+    told otherwise, and no .env file read."""
+    values: dict[str, Any] = {"data_dir": data_dir, "seeds_dir": SEEDS, "llm": "extractive"}
+    return Settings(_env_file=None, **{**values, **overrides})  # type: ignore[call-arg]
 
 
 @pytest.fixture(scope="session")

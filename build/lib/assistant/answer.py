@@ -1,0 +1,280 @@
+"""The answering pipeline: condense follow-up -> retrieve -> answer -> verify.
+
+`Assistant` is the core every front end uses. Its dependencies (store,
+embedder, chat model) are passed in or built from `Settings`, so tests choose
+real or fake parts without patching. Generation runs as a LangChain chain
+(prompt | chat model | string parser), streamed; the extractive answerer needs
+no model. Whatever produced the text, `citations.verify` checks it, and the
+result is one `Answer`. Front ends only render that `Answer`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import extractive
+from .citations import Verified, entities, is_refusal, verify
+from .config import Settings
+from .errors import AssistantError, ModelError
+from .filters import Filters
+from .followup import History, Query, rewrite_follow_up
+from .ingest import Ingestor, ProgressFactory, Reporter, open_store
+from .models import Embedder, describe_error, make_chat_model, make_embedder
+from .phrases import REFUSAL, format_marker
+from .prompts import prompts
+from .retrieve import Retriever
+from .schema import Answer, Article, IngestReport, Passage
+from .store import Store
+from .text import content_stems, fold, spoken_date
+
+_NOT_GIVEN: Any = object()
+
+
+class SentenceVectors:
+    """Unit vectors of sentences, cached: the same source sentences recur across questions."""
+
+    def __init__(self, embedder: Embedder, size: int = 50_000) -> None:
+        self.embedder = embedder
+        self.size = size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            for text, vec in zip(missing, self.embedder.embed(missing), strict=True):
+                self._cache[text] = vec
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        return np.vstack([self._cache[t] for t in texts]) if texts else np.zeros((0, 1))
+
+
+class Assistant:
+    """Cited answers over the stored articles."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        embedder: Embedder | None = None,
+        chat_model: Any = _NOT_GIVEN,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder or make_embedder(settings)
+        self.store = store or open_store(settings)
+        self.chat_model = make_chat_model(settings) if chat_model is _NOT_GIVEN else chat_model
+        self.mode = "extractive" if self.chat_model is None else settings.llm_spec
+        self.retriever = Retriever(
+            self.store,
+            self.embedder,
+            fetch_k=settings.fetch_k,
+            max_per_article=settings.max_per_article,
+        )
+        self.vectors = SentenceVectors(self.embedder)
+        self.prompts = prompts()
+
+    # --- ingestion ---------------------------------------------------------------
+    def ingest(
+        self,
+        inputs: Sequence[str],
+        *,
+        report: Reporter = lambda _line: None,
+        progress: ProgressFactory | None = None,
+    ) -> IngestReport:
+        return Ingestor(self.settings, self.store, self.embedder).run(
+            inputs, report=report, progress=progress
+        )
+
+    def ingest_articles(self, articles: list[Article]) -> IngestReport:
+        return Ingestor(self.settings, self.store, self.embedder).ingest_articles(articles)
+
+    def ensure_seeded(self, report: Reporter = lambda _line: None) -> IngestReport | None:
+        """Ingest the seed folder when the collection is empty."""
+        if self.store.count() or not self.settings.seeds_dir.is_dir():
+            return None
+        return self.ingest([str(self.settings.seeds_dir)], report=report)
+
+    # --- answering ---------------------------------------------------------------
+    def retrieve(
+        self, question: str, k: int | None = None, filters: Filters | None = None
+    ) -> list[Passage]:
+        return self.retriever.retrieve(question, k or self.settings.k, filters)
+
+    def ask(self, question: str, history: History = (), filters: Filters | None = None) -> Answer:
+        answer = None
+        for item in self.stream(question, history, filters):
+            if isinstance(item, Answer):
+                answer = item
+        assert answer is not None
+        return answer
+
+    def stream(
+        self, question: str, history: History = (), filters: Filters | None = None
+    ) -> Iterator[str | Answer]:
+        """Text deltas as they are produced, then the verified `Answer`."""
+        question = question.strip()
+        if not question:
+            raise AssistantError("the question is empty")
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        query = self.condense(question, history)
+        timings["condense"] = time.perf_counter() - started
+        mark = time.perf_counter()
+        passages = self.retrieve(query.search_text, filters=filters)
+        timings["retrieve"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        answer = Answer(question, "", False, self.mode, query.search_text, passages=passages)
+        if not self._relevant(query, passages):
+            answer.text, answer.refused = REFUSAL, True
+            yield REFUSAL
+        elif self.chat_model is None:
+            answer.text = self._extractive(query, passages)
+            answer.refused = answer.text == REFUSAL
+            yield answer.text
+        else:
+            parts: list[str] = []
+            for delta in self._generate(query.search_text, passages):
+                parts.append(delta)
+                yield delta
+            answer.text = "".join(parts).strip()
+        timings["answer"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        self._verify(answer)
+        timings["verify"] = time.perf_counter() - mark
+        timings["total"] = time.perf_counter() - started
+        answer.timings = {k: round(v, 4) for k, v in timings.items()}
+        yield answer
+
+    def _relevant(self, query: Query, passages: list[Passage]) -> bool:
+        """Calibrated gate: a passage is close in meaning, shares most of the question's
+        words, and every name or number the question asks about occurs in some passage."""
+        if not passages:
+            return False
+        if missing_names(query, passages):
+            return False  # "the population of Basra": no passage mentions Basra
+        best = max(p.dense for p in passages)
+        q_stems = content_stems(query.text) or content_stems(query.search_text)
+        hits = max((len(q_stems & content_stems(p.text)) for p in passages), default=0)
+        coverage = hits / len(q_stems) if q_stems else 0.0
+        return best >= self.settings.refusal_threshold and coverage > 0.5
+
+    def _extractive(self, question: Query, passages: list[Passage]) -> str:
+        ranked = extractive.candidates(question, passages, self.vectors)
+        chosen = extractive.select(ranked, self.vectors, limit=self.settings.extractive_sentences)
+        if not chosen or chosen[0].relevance < self.settings.refusal_threshold:
+            return REFUSAL
+        if extractive.lacks_answer_type(question, chosen):
+            return REFUSAL  # asked "when"/"how many" and no quotable sentence says it
+        return extractive.compose(chosen)
+
+    def _generate(self, question: str, passages: list[Passage]) -> Iterator[str]:
+        from langchain_core.output_parsers import StrOutputParser
+        from langchain_core.prompts import ChatPromptTemplate
+
+        template = ChatPromptTemplate.from_messages([("system", "{system}"), ("human", "{user}")])
+        assert self.chat_model is not None  # extractive mode never generates
+        chain = template | self.chat_model | StrOutputParser()
+        values = {"system": self.system_prompt(), "user": self.user_prompt(question, passages)}
+        try:
+            yield from chain.stream(values)
+        except AssistantError:
+            raise
+        except Exception as exc:  # provider SDKs raise many types; one message for the user
+            raise ModelError(f"answerer {self.mode} failed: {describe_error(exc)}") from None
+
+    def system_prompt(self) -> str:
+        return self.prompts["answer_system"].render(
+            refusal=REFUSAL, citation_example=format_marker(1)
+        )
+
+    def user_prompt(self, question: str, passages: Sequence[Passage]) -> str:
+        return self.prompts["answer_user"].render(
+            sources=format_sources(passages), question=question, citation_example=format_marker(1)
+        )
+
+    def _verify(self, answer: Answer) -> None:
+        if answer.refused or is_refusal(answer.text):
+            answer.refused = True
+            answer.text = answer.text or REFUSAL
+            return
+        checked: Verified = verify(
+            answer.text,
+            answer.passages,
+            embed=self.vectors,
+            threshold=self.settings.support_threshold,
+        )
+        answer.text = checked.text
+        answer.sentences = checked.sentences
+        answer.citations = checked.citations
+        answer.phantom_citations = checked.phantoms
+
+    # --- follow-ups ----------------------------------------------------------------
+    def condense(self, question: str, history: History) -> Query:
+        """A standalone form of a follow-up question (unchanged without history)."""
+        if not history:
+            return Query(question)
+        if self.chat_model is None:
+            return rewrite_follow_up(question, history)
+        lines = "\n".join(f"User: {q}\nAssistant: {_plain(a)}" for q, a in history[-3:])
+        prompt = self.prompts["condense"].render(history=lines, question=question)
+        try:
+            reply = self.chat_model.invoke(prompt)
+        except Exception as exc:
+            raise ModelError(f"answerer {self.mode} failed: {describe_error(exc)}") from None
+        text = str(getattr(reply, "content", reply)).strip().splitlines()
+        return Query(text[0].strip() if text and len(text[0]) > 3 else question)
+
+
+def missing_names(query: Query, passages: Sequence[Passage]) -> list[str]:
+    """Names and numbers of the user's own words that no passage (text, title, outlet,
+    date) has; names carried from earlier turns passed this check before.
+
+    Spelling variants of longer names count as present ("Shamkhani" ~ "Shamhani"),
+    and dates match the passages' metadata ("March 2024" ~ 2024-03-05).
+    """
+    found = fold(
+        " ".join(f"{p.title} {p.source} {_spoken_date(p.date)} {p.text}" for p in passages)
+    )
+    vocabulary = set(re.findall(r"\w+", found))
+    missing = []
+    for name in entities(query.text):
+        for part in re.split(r"[-\s]+", name):
+            if part and part not in found and not _close_spelling(part, vocabulary):
+                missing.append(part)
+    return missing
+
+
+def _close_spelling(word: str, vocabulary: set[str]) -> bool:
+    if len(word) < 6 or word.isdigit():
+        return False
+    return bool(difflib.get_close_matches(word, vocabulary, n=1, cutoff=0.85))
+
+
+def _spoken_date(iso: str) -> str:
+    """'2024-03-05' -> '2024-03-05 March 5, 2024' so month names in questions match."""
+    return f"{iso} {spoken_date(iso)}"
+
+
+def format_sources(passages: Sequence[Passage]) -> str:
+    """Numbered passages with title, outlet and date; text fenced so it reads as data."""
+    blocks = []
+    for n, p in enumerate(passages, 1):
+        meta = " — ".join(x for x in (p.source, p.date if p.date != "unknown" else "") if x)
+        body = p.text.replace("<<<", "« ").replace(">>>", " »")  # a passage cannot close its fence
+        blocks.append(
+            f'{format_marker(n)} "{p.title}"'
+            + (f" ({meta})" if meta else "")
+            + f"\n<<<\n{body}\n>>>"
+        )
+    return "\n\n".join(blocks)
+
+
+def _plain(answer: str) -> str:
+    return re.sub(r"\s*\[\d+(?:\s*,\s*\d+)*\]", "", answer)[:500]

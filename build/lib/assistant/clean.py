@@ -1,0 +1,318 @@
+"""Turn a scraped page's text into a clean article: metadata out, furniture away.
+
+Pure functions over strings. Real news text arrives with site headers, bylines,
+share counters, comment forms and reCAPTCHA notices; this module finds the
+title, publication date, outlet and url in the header lines and drops the web
+furniture so it is neither embedded nor quoted. Reading files and fetching URLs
+is `sources.py`'s job; chunking is `chunking.py`'s.
+
+Dates are never guessed: a date without a year ("14th and 15th November")
+leaves the article's date "unknown".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from .schema import UNKNOWN_DATE
+
+_MONTHS = {
+    name: i
+    for i, names in enumerate(
+        [
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
+        ],
+        start=1,
+    )
+    for name in names
+}
+_MONTH = r"(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_DAY = r"(?P<day>\d{1,2})(?:st|nd|rd|th)?"
+_YEAR = r"(?P<year>(?:19|20)\d{2})"
+_WEEKDAY = r"(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?"
+
+_DATE_PATTERNS = [
+    re.compile(r"(?P<year>(?:19|20)\d{2})[-/.](?P<mnum>\d{1,2})[-/.](?P<day>\d{1,2})"),
+    re.compile(_WEEKDAY + _DAY + r"\s+(?:of\s+)?" + _MONTH + r",?\s+" + _YEAR, re.I),
+    re.compile(_WEEKDAY + _MONTH + r"\s+" + _DAY + r",?\s+" + _YEAR, re.I),
+]
+
+# A header line that is a date and little else: "• Sunday, 03 March 2024", "date 2025-02-07".
+_DATE_PREFIX = re.compile(
+    r"^\s*(?:[•·\-*]\s*)?(?:(?:date|published|posted|updated|on)\s*:?\s*)?", re.I
+)
+_BYLINE_WITH_DATE = re.compile(
+    r"^(?P<outlet>[A-Z][\w&'’.\- ]{1,60}?)\s+(?P<date>" + _MONTH + r"\s+\d{1,2},?\s+\d{4})"
+    r"(?:\s+(?:news|politics|world|opinion|analysis|middle east))?\s*$",
+    re.I,
+)
+_BY_OUTLET = re.compile(r"^\s*(?:by|from)\s+(?P<outlet>[\w&'’.\- ]{2,40})\s*$", re.I)
+_ORIGINAL_SOURCE = re.compile(
+    r"^\s*(?:original\s+source|source)\s*:\s*(?P<outlet>\S.{0,80})$", re.I
+)
+_UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
+
+# Lines that are web furniture wherever they appear (matched on the stripped line).
+_FURNITURE = re.compile(
+    r"""^(?:
+        [›»>•]?\s*subscribe(?:\s+now)?
+      | please\ enter\ your\ (?:comment|name|email).*
+      | you\ have\ entered\ an\ incorrect\ email.*
+      | leave\ a\ (?:reply|comment).*
+      | your\ email\ address\ will\ not\ be\ published.*
+      | required\ fields\ are\ marked.*
+      | save\ my\ name,\ email.*
+      | post\ comment | submit\ comment
+      | the\ recaptcha\ verification\ period\ has\ expired.*
+      | this\ site\ is\ protected\ by\ recaptcha.*
+      | (?:more|related|recommended)\ (?:articles|stories|news|posts)
+      | read\ more | see\ also | advertisement | sponsored
+      | share(?:\ this(?:\ article)?)?:?
+      | tweet | whatsapp | telegram | facebook | twitter | email | print
+      | click\ to\ share.* | share\ on\ .*
+      | \d+\s*(?:shares?|comments?|views?)?
+      | sign\ up\ for\ (?:our|the)\ newsletter.*
+      | all\ rights\ reserved.* | ©.* | copyright\ ©.*
+      | skip\ to\ (?:main\ )?content
+    )$""",
+    re.I | re.X,
+)
+# A comment form ends the article: everything after it is furniture.
+_END_MARKERS = re.compile(
+    r"^(?:leave\ a\ (?:reply|comment)|please\ enter\ your\ comment!?|[›»]?\s*subscribe"
+    r"|more\ articles|related\ articles)\s*$",
+    re.I | re.X,
+)
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """Result of cleaning: the article text and what was found in its header."""
+
+    title: str
+    text: str
+    date: str
+    source: str
+    removed_lines: int
+
+
+def parse_date(text: str) -> str | None:
+    """The first full date (with a year) in `text` as ISO, or None."""
+    for pattern in _DATE_PATTERNS:
+        match = pattern.search(text)
+        if match and (iso := _to_iso(match)):
+            return iso
+    return None
+
+
+# News sites put the publication date in the path: /2024/01/05/, /2024-01-05/, /20240105/.
+_URL_DATE = re.compile(
+    r"/(?P<year>(?:19|20)\d{2})(?P<sep>[/-]?)(?P<mnum>0[1-9]|1[0-2])(?P=sep)"
+    r"(?P<day>0[1-9]|[12]\d|3[01])(?=[/._-]|$)"
+)
+
+
+def url_date(url: str) -> str | None:
+    """The publication date a news URL carries in its path, as ISO, or None.
+
+    Only full year-month-day groups count, so /2024/01/ (a section) or an id that
+    happens to hold digits is not taken for a date.
+    """
+    path = re.sub(r"^[a-z]+://[^/]+", "", url.strip(), flags=re.I).split("?", 1)[0]
+    for match in _URL_DATE.finditer(path):
+        if iso := _to_iso(match):
+            return iso
+    return None
+
+
+def _to_iso(match: re.Match[str]) -> str | None:
+    groups = match.groupdict()
+    month = int(groups["mnum"]) if groups.get("mnum") else _MONTHS[groups["month"].lower()]
+    try:
+        return date(int(groups["year"]), month, int(groups["day"])).isoformat()
+    except ValueError:
+        return None
+
+
+def _strip_leading_date(line: str) -> tuple[str | None, str]:
+    """If `line` starts with a date, return (iso, rest of the line)."""
+    prefix = _DATE_PREFIX.match(line)
+    head = line[prefix.end() if prefix else 0 :]
+    for pattern in _DATE_PATTERNS:
+        match = pattern.match(head)
+        if match and (iso := _to_iso(match)):
+            return iso, head[match.end() :].lstrip(" ,.-–—|").rstrip()
+    return None, line
+
+
+def _is_furniture(line: str) -> bool:
+    stripped = line.strip()
+    if not stripped:
+        return False
+    if _FURNITURE.match(stripped):
+        return True
+    # A line that is only a UUID (tracking ids pasted by scrapers).
+    return bool(_UUID.fullmatch(stripped))
+
+
+def _is_paragraph(line: str) -> bool:
+    """A body paragraph rather than a header line.
+
+    News ledes are often one sentence on a line of their own ("Taiwan's President
+    Tsai Ing-wen has resigned as ..."): a line of ten or more words ending like a
+    sentence is body. Titles, bylines and breadcrumbs do not end with a full stop.
+    """
+    if len(line) >= 200 or len(re.findall(r"[.!?](?:\s|$)", line)) >= 2:
+        return True
+    return len(line.split()) >= 10 and bool(_SENTENCE_END.search(line))
+
+
+_SENTENCE_END = re.compile(r"[a-z0-9%)][.!?][\"'”’)]*$")
+
+
+def _cut_trailer(lines: list[str]) -> list[str]:
+    """Drop everything after a comment form or 'More Articles' in the second half."""
+    half = len(lines) // 2
+    for i, line in enumerate(lines):
+        if i >= half and _END_MARKERS.match(line.strip()):
+            return lines[:i]
+    return lines
+
+
+@dataclass
+class _Header:
+    title: str = ""
+    date: str | None = None
+    byline_date: str | None = None
+    source: str = ""
+    candidates: list[str] | None = None
+
+
+def _read_header(lines: list[str]) -> tuple[_Header, int]:
+    """Scan the header lines (before the first paragraph): what they say, where the body starts."""
+    header = _Header(candidates=[])
+    assert header.candidates is not None
+    body_start = len(lines)
+    for i, raw in enumerate(lines):
+        line = raw.strip()
+        if not line:
+            continue
+        if _is_paragraph(line):
+            body_start = i
+            break
+        if m := _BYLINE_WITH_DATE.match(line):
+            header.source = header.source or m.group("outlet").strip()
+            header.byline_date = header.byline_date or parse_date(m.group("date"))
+            continue
+        if m := _BY_OUTLET.match(line):
+            header.source = header.source or m.group("outlet").strip()
+            continue
+        iso, rest = _strip_leading_date(line)
+        if iso:
+            header.date = header.date or iso
+            if not rest:
+                continue
+            line = rest
+        if _is_furniture(line) or len(line) > 250:
+            continue
+        header.candidates.append(line)
+    header.title = _choose_title(header.candidates)
+    return header, body_start
+
+
+def _choose_title(candidates: list[str]) -> str:
+    """A line repeated in the header (often as a breadcrumb suffix) is the title; else the first."""
+    for i, line in enumerate(candidates):
+        for j, other in enumerate(candidates):
+            if i != j and len(line) >= 15 and (other == line or other.endswith(" " + line)):
+                return line
+    # An outlet or section name ("AP", "World") above the headline is not the title.
+    return next((c for c in candidates if len(c.split()) >= 3), candidates[0] if candidates else "")
+
+
+def _title_from_body(text: str, limit: int = 110) -> str:
+    """A title for an article with none: its first sentence, without a dateline, shortened."""
+    first = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+    first = re.sub(r"^[A-Z][A-Z .]{2,30}\s*[–—-]\s*", "", first)  # "TEHRAN – "
+    if len(first) <= limit:
+        return first.rstrip(".")
+    return first[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def clean_article(
+    raw: str, *, title: str = "", date_hint: str = "", source: str = "", url: str = ""
+) -> Cleaned:
+    """Clean raw article text; explicit metadata (JSON, HTML) wins over the header's.
+
+    Date, first found wins: the metadata's, the byline's, the one in the URL's path,
+    a date line in the page header (often the day the page was saved, not published).
+    """
+    text = _UUID.sub("", raw.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " "))
+    lines = _cut_trailer(text.split("\n"))
+    found_source = source
+    kept: list[str] = []
+    for line in lines:
+        if m := _ORIGINAL_SOURCE.match(line.strip()):
+            found_source = found_source or _outlet_name(m.group("outlet"))
+            continue
+        kept.append(line)
+    removed = len(lines) - len(kept)
+
+    header, body_start = _read_header(kept)
+    if body_start >= len(kept):
+        # No paragraph-like line at all (a short note, a list): keep every line as body.
+        body_start = next((i for i, ln in enumerate(kept) if ln.strip() == header.title), 0)
+    body_lines = [ln.strip() for ln in kept[body_start:]]
+    if body_lines:
+        iso, rest = _strip_leading_date(body_lines[0])  # " date 2025-02-07 TEHRAN – ..."
+        if iso:
+            header.date = header.date or iso
+            body_lines[0] = rest
+    body_kept = [ln for ln in body_lines if not _is_furniture(ln)]
+    removed += len(body_lines) - len(body_kept) + body_start
+    body = _join_paragraphs(line for line in body_kept if header.title != line)
+
+    final_title = title.strip() or header.title
+    iso_date = parse_date(date_hint) if date_hint else None
+    final_date = iso_date or header.byline_date or url_date(url) or header.date or UNKNOWN_DATE
+    if not final_title:
+        final_title = _title_from_body(body) if body else ""
+        article_text = body
+    else:
+        article_text = f"{final_title}\n\n{body}" if body else final_title
+    return Cleaned(
+        title=final_title,
+        text=article_text.strip(),
+        date=final_date,
+        source=(found_source or header.source).strip(),
+        removed_lines=removed,
+    )
+
+
+def _join_paragraphs(lines: Iterable[str]) -> str:
+    """Collapse blank-line runs: paragraphs separated by exactly one blank line."""
+    paragraphs = [line for line in lines if line.strip()]
+    return "\n\n".join(re.sub(r"[ \t]+", " ", p) for p in paragraphs)
+
+
+def _outlet_name(value: str) -> str:
+    """'www.jpost.com' -> 'jpost.com'; other names unchanged."""
+    value = value.strip().rstrip("/")
+    value = re.sub(r"^https?://", "", value)
+    return (
+        re.sub(r"^www\.", "", value).split("/")[0] if "." in value and " " not in value else value
+    )

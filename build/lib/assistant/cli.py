@@ -1,0 +1,290 @@
+"""The `assistant` command line: ingest, sources, remove, ask, chat, serve, eval.
+
+Builds `Settings` from the environment and flags, calls the core, renders its
+results, and turns every `AssistantError` into one line on stderr with a
+non-zero exit. Nothing imports this module; it imports everything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .config import Settings
+from .errors import AssistantError
+from .phrases import EXTRACTIVE_LABEL
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        settings = _settings(args)
+        return int(args.handler(args, settings) or 0)
+    except AssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(x) for x in first["loc"])
+        print(f"error: setting {field}: {first['msg']}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("data_dir", "llm", "k", "chroma_url", "collection", "embeddings"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="assistant", description="Cited answers from a collection of news articles."
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, help="Chroma folder (ASSISTANT_DATA_DIR)")
+    common.add_argument("--chroma-url", help="Chroma server, e.g. http://127.0.0.1:8000")
+    common.add_argument("--collection", help="collection name prefix (ASSISTANT_COLLECTION)")
+    common.add_argument("--embeddings", help="local:all-MiniLM-L6-v2 or openai:<model>")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("ingest", parents=[common], help="add files, folders or URLs")
+    p.add_argument("inputs", nargs="+", metavar="PATH_OR_URL")
+    p.set_defaults(handler=cmd_ingest)
+
+    p = sub.add_parser("sources", parents=[common], help="list stored articles")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_sources)
+
+    p = sub.add_parser("remove", parents=[common], help="delete one article's chunks")
+    p.add_argument("article_id", metavar="ID")
+    p.set_defaults(handler=cmd_remove)
+
+    answering = argparse.ArgumentParser(add_help=False, parents=[common])
+    answering.add_argument("--llm", help="extractive | openai:<model> | llamacpp:<file.gguf>")
+    answering.add_argument("-k", "--k", dest="k", type=int, help="passages to retrieve")
+    answering.add_argument("--source", action="append", default=[], help="only this outlet")
+    answering.add_argument("--since", help="only articles dated on/after YYYY-MM-DD")
+    answering.add_argument("--until", help="only articles dated on/before YYYY-MM-DD")
+
+    p = sub.add_parser("ask", parents=[answering], help="answer one question")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=cmd_ask)
+
+    p = sub.add_parser("chat", parents=[answering], help="a conversation in the terminal")
+    p.set_defaults(handler=cmd_chat)
+
+    p = sub.add_parser("serve", parents=[answering], help="the web chat")
+    p.add_argument("--host", help="default 127.0.0.1 (ASSISTANT_HOST)")
+    p.add_argument("--port", type=int, help="default 7860 (ASSISTANT_PORT)")
+    p.set_defaults(handler=cmd_serve)
+
+    p = sub.add_parser("eval", parents=[answering], help="score a question set")
+    p.add_argument("file", type=Path)
+    p.add_argument("--out", type=Path, default=Path("eval-out"))
+    p.add_argument("--fail-under", action="append", default=[], metavar="METRIC=VALUE")
+    p.add_argument(
+        "--gate", action="store_true", help="apply the thresholds the question file declares"
+    )
+    p.set_defaults(handler=cmd_eval)
+    return parser
+
+
+# --- ingestion --------------------------------------------------------------------------
+def _progress_bar(total: int) -> Callable[[int], None]:
+    if not sys.stderr.isatty():
+        return lambda _n: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr, leave=False)
+    return lambda n: bar.update(n)
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from .answer import Assistant
+
+    assistant = Assistant(settings, chat_model=None)
+    report = assistant.ingest(
+        args.inputs, report=lambda line: print(line, file=sys.stderr), progress=_progress_bar
+    )
+    store = assistant.store
+    print(report.summary())
+    print(f"collection {store.name} at {store.location}: {store.count()} chunks")
+    return EXIT_FAILED if report.failed else 0
+
+
+def _store_only(settings: Settings) -> Any:
+    from .ingest import open_store
+
+    return open_store(settings)
+
+
+def _stale_hint(store: Any) -> str | None:
+    stale = [(name, n) for name, n in store.stale_collections() if n]
+    if store.count() or not stale:
+        return None
+    names = ", ".join(f"{name} ({n} chunks)" for name, n in stale)
+    return (
+        f"note: nothing is stored for the current embedding/chunking settings, but {names} "
+        "holds articles ingested under other settings: re-ingest them (assistant ingest PATH)."
+    )
+
+
+def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store_only(settings)
+    articles = store.articles()
+    if args.json:
+        print(json.dumps([a.__dict__ for a in articles], ensure_ascii=False, indent=2))
+        return 0
+    if hint := _stale_hint(store):
+        print(hint, file=sys.stderr)
+    for a in articles:
+        print(f"{a.id}  {a.date:<10}  {a.source or '-':<14}  {a.chunks:>3} chunks  {a.title}")
+    print(f"{len(articles)} articles, {store.count()} chunks in {store.name}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from .ingest import remove_article
+
+    removed = remove_article(_store_only(settings), args.article_id)
+    if not removed:
+        print(f"error: no stored article with id '{args.article_id}'", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"removed {args.article_id} ({removed} chunks)")
+    return 0
+
+
+# --- answering --------------------------------------------------------------------------
+def _filters(args: argparse.Namespace) -> Any:
+    from .filters import Filters
+
+    return Filters.parse(args.source, args.since, args.until, names=("--since", "--until"))
+
+
+def _assistant(settings: Settings) -> Any:
+    from .answer import Assistant
+
+    assistant = Assistant(settings)
+    if hint := _stale_hint(assistant.store):
+        print(hint, file=sys.stderr)
+    return assistant
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    assistant = _assistant(settings)
+    filters = _filters(args)
+    if args.json:
+        answer = assistant.ask(args.question, filters=filters)
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    answer = _stream_answer(assistant, args.question, [], filters)
+    _print_sources(answer)
+    return 0
+
+
+def _stream_answer(
+    assistant: Any, question: str, history: list[tuple[str, str]], filters: Any
+) -> Any:
+    from .schema import Answer
+
+    streamed = assistant.mode != "extractive"
+    answer = None
+    for item in assistant.stream(question, history, filters):
+        if isinstance(item, Answer):
+            answer = item
+        elif streamed:
+            print(item, end="", flush=True)
+    assert answer is not None
+    if streamed:
+        print()
+        if answer.phantom_citations:
+            print(f"({answer.phantom_citations} citation(s) naming no source were removed)")
+    else:
+        print(answer.text)
+    return answer
+
+
+def _print_sources(answer: Any) -> None:
+    if answer.refused:
+        return
+    if answer.mode == "extractive":
+        print(f"\n{EXTRACTIVE_LABEL}")
+    unsupported = [s.text for s in answer.sentences if not s.supported]
+    for sentence in unsupported:
+        print(f"  ! not supported by its sources: {sentence}")
+    print("\nSources:")
+    for c in answer.citations:
+        p = c.passage
+        meta = ", ".join(x for x in (p.source, p.date) if x)
+        print(f"  [{c.n}] {p.title} ({meta}) {p.url}".rstrip())
+        print(f"      “{c.sentence.strip()}”")
+
+
+def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    assistant = _assistant(settings)
+    filters = _filters(args)
+    history: list[tuple[str, str]] = []
+    print(f"Answering with: {assistant.mode}. Empty line or Ctrl-D to quit, /new to start over.")
+    while True:
+        try:
+            question = input("\n> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if not question:
+            return 0
+        if question == "/new":
+            history.clear()
+            continue
+        try:
+            answer = _stream_answer(assistant, question, history, filters)
+        except AssistantError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        _print_sources(answer)
+        history.append((question, answer.text))
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from .web import serve
+
+    serve(settings, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from .evaluate import run_eval_command
+
+    return run_eval_command(
+        settings,
+        args.file,
+        llm=args.llm,
+        k=args.k,
+        out=args.out,
+        fail_under=args.fail_under,
+        gate=args.gate,
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,117 @@
+"""Typed settings for every front end.
+
+One `Settings` object is built at the edge (CLI, web, eval, tests) and passed
+down; nothing in the package reads the environment at import time. Values come
+from `ASSISTANT_*` variables or a `.env` file; the OpenAI credentials keep their
+conventional names (`OPENAI_API_KEY`, `OPENAI_BASE_URL`) so existing set-ups
+work unchanged. Every field is documented, with its default, in `.env.example`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All knobs of the assistant; see `.env.example` for the documentation."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- storage -------------------------------------------------------------
+    data_dir: Path = Path(".assistant-data")
+    chroma_url: str | None = None
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+    collection: str = "news"
+    seeds_dir: Path = Path("seeds")
+
+    # --- models --------------------------------------------------------------
+    embeddings: str = "local:all-MiniLM-L6-v2"
+    llm: str | None = None
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "ASSISTANT_OPENAI_API_KEY"),
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "ASSISTANT_OPENAI_BASE_URL"),
+    )
+    default_openai_model: str = "gpt-4o-mini"
+    temperature: float = 0.0
+    request_timeout: float = 60.0
+    max_retries: int = 1
+
+    # --- ingestion -----------------------------------------------------------
+    chunk_tokens: int = 254  # the whole window: measured best on seeds and RealTime QA
+    chunk_overlap_tokens: int = 32
+    max_file_mb: float = 20.0
+    embed_batch_size: int = 32
+    embed_precision: str = "fp32"  # the same vectors on every CPU
+    embed_headers: bool = False
+    fetch_timeout: float = 20.0
+
+    # --- retrieval and answering --------------------------------------------
+    k: int = 6
+    fetch_k: int = 40
+    max_per_article: int = 3
+    refusal_threshold: float = 0.25
+    extractive_sentences: int = 3
+    support_threshold: float = 0.5
+
+    # --- web -----------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: SecretStr | None = None
+    concurrency: int = 4
+
+    @field_validator("chunk_tokens")
+    @classmethod
+    def _chunk_fits_window(cls, value: int) -> int:
+        # all-MiniLM-L6-v2 reads 256 word pieces; two are [CLS]/[SEP].
+        if not 32 <= value <= 254:
+            raise ValueError("chunk_tokens must be between 32 and 254 (the model window is 256)")
+        return value
+
+    @field_validator("embed_precision")
+    @classmethod
+    def _precision(cls, value: str) -> str:
+        if value not in {"fp32", "bf16"}:
+            raise ValueError("embed_precision must be fp32 or bf16")
+        return value
+
+    @field_validator("k", "fetch_k", "max_per_article", "extractive_sentences")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+    @property
+    def llm_spec(self) -> str:
+        """The answerer actually used: explicit setting, else OpenAI when a key is set."""
+        if self.llm:
+            return self.llm
+        if self.openai_api_key is not None and self.openai_api_key.get_secret_value():
+            return f"openai:{self.default_openai_model}"
+        return "extractive"
+
+    def chroma_server(self) -> tuple[str, int, bool] | None:
+        """(host, port, ssl) of a Chroma server, or None for the embedded store."""
+        if self.chroma_url:
+            from urllib.parse import urlparse
+
+            parsed = urlparse(self.chroma_url)
+            ssl = parsed.scheme == "https"
+            return parsed.hostname or "127.0.0.1", parsed.port or (443 if ssl else 8000), ssl
+        if self.chroma_host:
+            return self.chroma_host, self.chroma_port, False
+        return None

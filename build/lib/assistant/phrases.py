@@ -1,0 +1,48 @@
+"""Fixed phrases shared by prompts, code and tests.
+
+The refusal sentence and the citation marker pattern are part of the product's
+contract: prompts are rendered with them, the verifier parses them, the tests
+assert them. Change them here and everything follows.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Said, word for word, when the articles do not cover a question.
+REFUSAL = "The articles in the collection do not cover this question."
+
+#: An inline citation: "[3]" or a group "[1, 4]" / "[1][4]".
+CITATION_PATTERN = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+
+#: Shown next to extractive answers so nobody mistakes them for generated prose.
+EXTRACTIVE_LABEL = "Extractive answer: sentences quoted from the articles, no language model."
+
+#: Phrases by which a model says the sources lack the answer (lower-case).
+MODEL_REFUSAL_MARKERS = (
+    "do not cover",
+    "don't cover",
+    "does not cover",
+    "not covered",
+    "not mentioned in the",
+    "no information",
+    "not in the sources",
+    "not in the articles",
+    "sources do not",
+    "articles do not",
+    "cannot answer",
+    "can't answer",
+    "unable to answer",
+    "do not contain",
+    "does not contain",
+    "don't contain",
+    "doesn't contain",
+    "do not provide",
+    "does not provide",
+    "not provided in",
+)
+
+
+def format_marker(n: int) -> str:
+    """The marker for passage `n`, e.g. ``[2]``."""
+    return f"[{n}]"

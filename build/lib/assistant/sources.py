@@ -1,0 +1,286 @@
+"""Read ingestion inputs (files, folders, URLs) into cleaned `Article`s.
+
+Knows formats: plain text, Markdown, HTML, JSON and JSONL records, and http(s)
+URLs. Each problem with one input raises `IngestError` with a one-line message
+naming it, so the caller can report it and go on. Cleaning rules live in
+`clean.py`; chunking and storing are `ingest.py`'s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from .clean import clean_article
+from .errors import IngestError
+from .schema import Article
+
+TEXT_EXTENSIONS = {".txt", ".md", ".markdown"}
+HTML_EXTENSIONS = {".html", ".htm"}
+JSON_EXTENSIONS = {".jsonl", ".json"}
+SUPPORTED = TEXT_EXTENSIONS | HTML_EXTENSIONS | JSON_EXTENSIONS
+
+
+@dataclass
+class Loaded:
+    """Articles read from one input, with notes (fallback decoding, bad records)."""
+
+    articles: list[Article]
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # parts of the input that were skipped
+
+
+def is_url(value: str) -> bool:
+    return value.startswith(("http://", "https://"))
+
+
+def expand(inputs: list[str]) -> Iterator[str | Path | IngestError]:
+    """Files (folders walked recursively, hidden entries skipped) and URLs, in a stable order."""
+    for item in inputs:
+        if is_url(item):
+            yield item
+            continue
+        path = Path(item)
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
+                if child.is_file() and not hidden:
+                    yield child
+        elif path.is_file():
+            yield path
+        else:
+            yield IngestError(f"{item}: no such file or folder")
+
+
+def load(item: str | Path, *, max_bytes: int, timeout: float) -> Loaded:
+    """Read one file or URL; raises IngestError naming it when nothing usable is there."""
+    if isinstance(item, str):
+        return _load_url(item, max_bytes=max_bytes, timeout=timeout)
+    return _load_file(item, max_bytes=max_bytes)
+
+
+def _load_file(path: Path, *, max_bytes: int) -> Loaded:
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED:
+        kinds = ", ".join(sorted(SUPPORTED))
+        raise IngestError(f"{path}: unsupported file type '{suffix or path.name}' (use {kinds})")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise IngestError(
+            f"{path}: skipped, {size / 1e6:.1f} MB exceeds the {max_bytes / 1e6:.0f} MB limit "
+            "(ASSISTANT_MAX_FILE_MB)"
+        )
+    data = path.read_bytes()
+    text, note = decode(data, str(path))
+    if suffix in JSON_EXTENSIONS:
+        return _records(text, path, note)
+    if suffix in HTML_EXTENSIONS:
+        article = from_html(text, article_id=path.stem, origin=str(path))
+    else:
+        article = from_text(text, article_id=path.stem, origin=str(path))
+    return Loaded([article], warnings=[note] if note else [])
+
+
+def decode(data: bytes, name: str) -> tuple[str, str]:
+    """Bytes to text: UTF-8, else cp1252, else latin-1; the note says when a fallback was used."""
+    if not data.strip():
+        raise IngestError(f"{name}: empty file")
+    if b"\x00" in data[:8192]:
+        raise IngestError(f"{name}: binary file (contains NUL bytes), not an article")
+    try:
+        return data.decode("utf-8-sig"), ""
+    except UnicodeDecodeError as exc:
+        where = exc.start
+    for encoding in ("cp1252", "latin-1"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return text, f"{name}: not valid UTF-8 (byte {where}); decoded as {encoding}"
+    raise IngestError(
+        f"{name}: could not decode the text"
+    )  # pragma: no cover - latin-1 decodes all
+
+
+def from_text(text: str, *, article_id: str, origin: str, url: str = "") -> Article:
+    meta, body = _front_matter(text)
+    body = re.sub(r"^#{1,6}\s+", "", body, flags=re.M)  # Markdown headings become plain lines
+    return _article(body, article_id=article_id, origin=origin, url=meta.get("url", url), meta=meta)
+
+
+def _article(raw: str, *, article_id: str, origin: str, url: str, meta: dict[str, str]) -> Article:
+    cleaned = clean_article(
+        raw,
+        title=meta.get("title", ""),
+        date_hint=meta.get("date", ""),
+        source=meta.get("source", ""),
+        url=url,
+    )
+    if not cleaned.text.strip():
+        raise IngestError(f"{origin}: no article text left after cleaning")
+    return Article(
+        id=article_id,
+        title=cleaned.title,
+        text=cleaned.text,
+        date=cleaned.date,
+        source=cleaned.source,
+        url=url,
+        origin=origin,
+    )
+
+
+def _front_matter(text: str) -> tuple[dict[str, str], str]:
+    """Simple `key: value` front matter between `---` lines (Markdown exports)."""
+    match = re.match(r"^---\s*\n(.*?)\n---\s*\n", text, flags=re.S)
+    if not match:
+        return {}, text
+    meta: dict[str, str] = {}
+    for line in match.group(1).splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            meta[key.strip().lower()] = value.strip().strip("\"'")
+    return meta, text[match.end() :]
+
+
+def _records(text: str, path: Path, note: str) -> Loaded:
+    loaded = Loaded([], warnings=[note] if note else [])
+    for where, record in _iter_records(text, path, loaded):
+        try:
+            loaded.articles.append(
+                from_record(record, where=where, default_id=_record_id(path, where))
+            )
+        except IngestError as exc:
+            loaded.errors.append(str(exc))
+    if not loaded.articles and not loaded.errors:
+        raise IngestError(f"{path}: no records found")
+    return loaded
+
+
+def _record_id(path: Path, where: str) -> str:
+    return f"{path.stem}-{where.rsplit(':', 1)[-1]}"
+
+
+def _iter_records(text: str, path: Path, loaded: Loaded) -> Iterator[tuple[str, Any]]:
+    stripped = text.lstrip()
+    if path.suffix.lower() == ".json" or stripped.startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise IngestError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+        if isinstance(data, dict):
+            data = data.get("articles", [data])
+        for i, record in enumerate(data if isinstance(data, list) else [data], start=1):
+            yield f"{path}:{i}", record
+        return
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield f"{path}:{lineno}", json.loads(line)
+        except json.JSONDecodeError as exc:
+            loaded.errors.append(f"{path}:{lineno}: invalid JSON ({exc.msg})")
+
+
+def from_record(record: Any, *, where: str, default_id: str) -> Article:
+    """A JSON record with `text` and optional id, title, url, date, source."""
+    if not isinstance(record, dict):
+        raise IngestError(f"{where}: expected an object with a 'text' field")
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise IngestError(f"{where}: record has no 'text'")
+    meta = {k: str(record[k]) for k in ("title", "date", "source", "url") if record.get(k)}
+    article_id = str(record.get("id") or default_id)
+    return _article(text, article_id=article_id, origin=where, url=meta.get("url", ""), meta=meta)
+
+
+def from_html(html: str, *, article_id: str, origin: str, url: str = "") -> Article:
+    """Visible text of a page plus its <title>/<meta> title, date, outlet and url."""
+    from bs4 import BeautifulSoup  # only ingestion of HTML pays for the parser
+
+    soup = BeautifulSoup(html, "html.parser")
+    meta = _html_meta(soup)
+    for tag in soup(["script", "style", "noscript", "template", "svg", "iframe", "form", "button"]):
+        tag.decompose()
+    for tag in soup(["nav", "header", "footer", "aside"]):
+        tag.decompose()
+    root = soup.find("article") or soup.find("main") or soup.body or soup
+    text = root.get_text("\n")
+    page_url = meta.pop("url", "") or url
+    if not meta.get("source") and page_url:
+        meta["source"] = (urlparse(page_url).hostname or "").removeprefix("www.")
+    return _article(text, article_id=article_id, origin=origin, url=page_url, meta=meta)
+
+
+_META_KEYS = {
+    "title": ("og:title", "twitter:title", "title", "dc.title"),
+    "date": (
+        "article:published_time",
+        "og:published_time",
+        "datepublished",
+        "date",
+        "pubdate",
+        "publishdate",
+        "dc.date",
+        "dc.date.issued",
+        "sailthru.date",
+        "parsely-pub-date",
+    ),
+    "source": ("og:site_name", "application-name", "publisher"),
+    "url": ("og:url",),
+}
+
+
+def _html_meta(soup: Any) -> dict[str, str]:
+    found: dict[str, str] = {}
+    tags: dict[str, str] = {}
+    for tag in soup.find_all("meta"):
+        key = (tag.get("property") or tag.get("name") or tag.get("itemprop") or "").lower()
+        if key and tag.get("content"):
+            tags.setdefault(key, tag["content"].strip())
+    for field_name, keys in _META_KEYS.items():
+        for key in keys:
+            if tags.get(key):
+                found[field_name] = tags[key]
+                break
+    if "title" not in found and soup.title and soup.title.string:
+        found["title"] = soup.title.string.strip()
+    if "date" not in found and (time_tag := soup.find("time", attrs={"datetime": True})):
+        found["date"] = time_tag["datetime"]
+    canonical = soup.find("link", rel="canonical")
+    if "url" not in found and canonical and canonical.get("href"):
+        found["url"] = canonical["href"]
+    return found
+
+
+def url_id(url: str) -> str:
+    return "url-" + hashlib.sha1(url.encode("utf-8")).hexdigest()[:16]
+
+
+def _load_url(url: str, *, max_bytes: int, timeout: float) -> Loaded:
+    import httpx
+
+    try:
+        with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
+            if response.status_code >= 400:
+                raise IngestError(f"{url}: HTTP {response.status_code} {response.reason_phrase}")
+            data = b""
+            for part in response.iter_bytes():
+                data += part
+                if len(data) > max_bytes:
+                    raise IngestError(f"{url}: skipped, larger than {max_bytes / 1e6:.0f} MB")
+            content_type = response.headers.get("content-type", "")
+    except httpx.HTTPError as exc:
+        raise IngestError(f"{url}: could not fetch ({type(exc).__name__}: {exc})") from None
+    text, note = decode(data, url)
+    article_id = url_id(url)
+    if "html" in content_type or text.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
+        article = from_html(text, article_id=article_id, origin=url, url=url)
+    else:
+        article = from_text(text, article_id=article_id, origin=url, url=url)
+    return Loaded([article], warnings=[note] if note else [])

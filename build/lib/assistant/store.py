@@ -1,0 +1,295 @@
+"""The Chroma store (embedded or a `chroma run` server) and its lexical twin.
+
+The only module that imports chromadb. One collection per embedding model and
+chunking configuration: its name carries a fingerprint of both, so switching
+either never mixes incompatible vectors, and `stale_collections()` tells the
+front ends when a re-ingest is needed. Vectors are always computed by our own
+embedder and passed in: Chroma's built-in default would download a model.
+
+Each chunk's metadata carries its article's id, title, date, outlet, url, the
+article version it belongs to and how many chunks that version has, so an
+interrupted write is detectable (and repaired by `ingest.py`).
+
+Every write renews a revision token in the collection's metadata, so the BM25
+side (`lexical.LexicalCache`: kept, saved under `<data_dir>/bm25/` with embedded
+Chroma, or rebuilt) knows when an index it holds is stale. Which index serves
+a query is the cache's decision; the store supplies count, revision and chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from .config import Settings
+from .errors import StoreError
+from .filters import Filters, date_ord
+from .lexical import LexicalCache, LexicalRows
+from .schema import Passage, StoredArticle
+
+_PAGE = 2000
+#: Collection metadata key that every write through `Store` renews (see `_touch`).
+_REVISION = "revision"
+
+
+def fingerprint(embedding_name: str, chunk_tokens: int, overlap: int, chunker: str) -> str:
+    key = f"{embedding_name}|{chunk_tokens}|{overlap}|{chunker}"
+    return hashlib.sha1(key.encode()).hexdigest()[:10]
+
+
+class Store:
+    """Chunks of articles in one Chroma collection, plus a BM25 index over them."""
+
+    def __init__(self, settings: Settings, fingerprint_: str, description: dict[str, Any]) -> None:
+        self.settings = settings
+        self.fingerprint = fingerprint_
+        self.name = f"{settings.collection}-{fingerprint_}"
+        self._client = _connect(settings)
+        # Saved next to an embedded collection; with a server nothing is written locally.
+        root = None if settings.chroma_server() else settings.data_dir / "bm25" / self.name
+        self._lexical = LexicalCache(root)
+        try:
+            self._collection = self._client.get_or_create_collection(
+                name=self.name,
+                metadata={"hnsw:space": "cosine", **description},
+                embedding_function=None,
+            )
+        except Exception as exc:
+            raise StoreError(f"Chroma: cannot open collection {self.name}: {exc}") from None
+
+    @property
+    def location(self) -> str:
+        server = self.settings.chroma_server()
+        if server:
+            host, port, ssl = server
+            return f"{'https' if ssl else 'http'}://{host}:{port}"
+        return str(self.settings.data_dir)
+
+    # --- writing -------------------------------------------------------------
+    def upsert(
+        self,
+        ids: Sequence[str],
+        embeddings: np.ndarray,
+        documents: Sequence[str],
+        metadatas: Sequence[dict[str, Any]],
+    ) -> None:
+        batch = max(1, min(5000, self._client.get_max_batch_size()))
+        self._touch()
+        for i in range(0, len(ids), batch):
+            self._collection.upsert(
+                ids=list(ids[i : i + batch]),
+                embeddings=embeddings[i : i + batch],
+                documents=list(documents[i : i + batch]),
+                metadatas=list(metadatas[i : i + batch]),
+            )
+        self._touch()
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._touch()
+            self._collection.delete(ids=list(ids))
+            self._touch()
+
+    def _touch(self) -> None:
+        """Give the collection a new revision, so every process (on any machine) that holds
+        or saved a BM25 index of it knows the index is stale. Writes renew it before and
+        after: a write that dies halfway still leaves a revision no earlier index has.
+        Chroma keeps the distance function in the collection's configuration; its
+        metadata may not restate it."""
+        meta = {
+            k: v for k, v in (self._collection.metadata or {}).items() if not k.startswith("hnsw:")
+        }
+        self._collection.modify(metadata={**meta, _REVISION: uuid.uuid4().hex})
+
+    def _revision(self) -> str:
+        got = self._client.get_collection(self.name, embedding_function=None)
+        return str((got.metadata or {}).get(_REVISION, ""))
+
+    # --- reading -------------------------------------------------------------
+    def count(self) -> int:
+        return int(self._collection.count())
+
+    def chunk_meta(self, where: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """(id, metadata) of every chunk matching `where`."""
+        got = self._collection.get(where=where, include=["metadatas"])
+        return list(zip(got["ids"], got["metadatas"] or [], strict=True))
+
+    def iter_chunks(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Every stored chunk (id, text, metadata), paged."""
+        offset = 0
+        while True:
+            got = self._collection.get(
+                include=["documents", "metadatas"], limit=_PAGE, offset=offset
+            )
+            ids = got["ids"]
+            if not ids:
+                return
+            yield from zip(ids, got["documents"] or [], got["metadatas"] or [], strict=True)
+            offset += len(ids)
+
+    def article_text(self, article_id: str) -> tuple[str, list[Passage]]:
+        """The cleaned article text rebuilt from its chunks (offsets place them), and the chunks."""
+        got = self._collection.get(
+            where={"article_id": article_id}, include=["documents", "metadatas"]
+        )
+        passages = sorted(
+            (
+                to_passage(cid, doc, meta)
+                for cid, doc, meta in zip(
+                    got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+                )
+            ),
+            key=lambda p: p.start,
+        )
+        if not passages:
+            return "", []
+        buffer = [" "] * max(p.end for p in passages)
+        for p in passages:
+            buffer[p.start : p.end] = list(p.text)
+        return "".join(buffer), passages
+
+    def articles(self) -> list[StoredArticle]:
+        """Stored articles with their chunk counts, oldest first (unknown dates last)."""
+        rows: dict[str, dict[str, Any]] = {}
+        for _, _, meta in self.iter_chunks():
+            row = rows.setdefault(meta["article_id"], {**meta, "chunks": 0})
+            row["chunks"] += 1
+        articles = [
+            StoredArticle(
+                id=aid,
+                title=str(m.get("title", "")),
+                date=str(m.get("date", "unknown")),
+                source=str(m.get("source", "")),
+                url=str(m.get("url", "")),
+                chunks=int(m["chunks"]),
+            )
+            for aid, m in rows.items()
+        ]
+        return sorted(articles, key=lambda a: (a.date == "unknown", a.date, a.id), reverse=False)
+
+    def dense_search(
+        self, vector: Sequence[float], n: int, filters: Filters
+    ) -> list[tuple[Passage, float]]:
+        """Nearest chunks by cosine similarity; (passage, similarity)."""
+        total = self.count()
+        if total == 0:
+            return []
+        got = self._collection.query(
+            query_embeddings=[list(vector)],
+            n_results=min(n, total),
+            where=_where(filters),
+            include=["documents", "metadatas", "distances"],
+        )
+        docs = (got["documents"] or [[]])[0]
+        metas = (got["metadatas"] or [[]])[0]
+        dists = (got["distances"] or [[]])[0]
+        return [
+            (to_passage(cid, doc, meta), 1.0 - float(dist))
+            for cid, doc, meta, dist in zip(got["ids"][0], docs, metas, dists, strict=True)
+        ]
+
+    def similarities(self, vector: Sequence[float], ids: Sequence[str]) -> dict[str, float]:
+        """Cosine similarity of stored chunks to a unit query vector."""
+        if not ids:
+            return {}
+        got = self._collection.get(ids=list(ids), include=["embeddings"])
+        matrix = np.asarray(got["embeddings"], dtype=np.float32)
+        sims = matrix @ np.asarray(vector, dtype=np.float32)
+        return {cid: float(sim) for cid, sim in zip(got["ids"], sims, strict=True)}
+
+    def lexical_search(self, query: str, n: int, filters: Filters) -> list[tuple[Passage, float]]:
+        hits = self._lexical_index().search(query, n, filters)
+        if not hits:
+            return []
+        got = self._collection.get(ids=[cid for cid, _ in hits], include=["documents", "metadatas"])
+        found = {
+            cid: (doc, meta)
+            for cid, doc, meta in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            )
+        }
+        # A chunk deleted since the index was built is skipped, not returned stale.
+        return [(to_passage(cid, *found[cid]), score) for cid, score in hits if cid in found]
+
+    def known_sources(self) -> list[str]:
+        return sorted({str(s) for s in self._lexical_index().sources if s})
+
+    def warm(self) -> None:
+        """Load or build the BM25 index now (a server calls this at start, so the first
+        question does not wait for it: building takes ~25 s at 100k chunks)."""
+        self._lexical_index()
+
+    def _lexical_index(self) -> LexicalRows:
+        """The BM25 index of the collection as it is now (see `LexicalCache`)."""
+        return self._lexical.get(lambda: (self.count(), self._revision()), self.iter_chunks)
+
+    # --- other configurations -------------------------------------------------
+    def stale_collections(self) -> list[tuple[str, int]]:
+        """Collections of the same name under other settings: (name, chunk count)."""
+        prefix = f"{self.settings.collection}-"
+        out = []
+        for item in self._client.list_collections():
+            name = getattr(item, "name", item)
+            if name.startswith(prefix) and name != self.name:
+                try:
+                    out.append((name, int(self._client.get_collection(name).count())))
+                except Exception:  # an unreadable neighbour must not break this one
+                    continue
+        return out
+
+
+def to_passage(chunk_id: str, text: str, meta: dict[str, Any], score: float = 0.0) -> Passage:
+    return Passage(
+        chunk_id=chunk_id,
+        article_id=str(meta.get("article_id", "")),
+        text=text,
+        title=str(meta.get("title", "")),
+        date=str(meta.get("date", "unknown")),
+        source=str(meta.get("source", "")),
+        url=str(meta.get("url", "")),
+        start=int(meta.get("start", 0)),
+        end=int(meta.get("end", 0)),
+        score=score,
+    )
+
+
+def _where(filters: Filters) -> dict[str, Any] | None:
+    clauses: list[dict[str, Any]] = []
+    if filters.sources:
+        clauses.append({"source": {"$in": list(filters.sources)}})
+    if filters.since:
+        clauses.append({"date_ord": {"$gte": date_ord(filters.since)}})
+    if filters.until:
+        clauses.append({"date_ord": {"$lte": date_ord(filters.until)}})
+        clauses.append({"date_ord": {"$gt": 0}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _connect(settings: Settings) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    server = settings.chroma_server()
+    try:
+        if server:
+            host, port, ssl = server
+            client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
+            client.heartbeat()
+            return client
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.data_dir), settings=chroma_settings)
+    except Exception as exc:
+        where = f"server {server[0]}:{server[1]}" if server else f"folder {settings.data_dir}"
+        raise StoreError(f"Chroma {where} is not usable: {_short(exc)}") from None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]

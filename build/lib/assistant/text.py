@@ -1,0 +1,152 @@
+"""Sentence splitting with character offsets, and small text helpers.
+
+Pure functions used by chunking, the extractive answerer, the citation verifier
+and the BM25 index, so all of them agree on what a sentence and a word are.
+Sentence boundaries come from BlingFire (a fast rule-based segmenter);
+paragraphs (line breaks) always end a sentence, because headings and list items
+carry no final period. Words are folded (case, accents), stopword-free
+(NLTK's English list, as bm25s ships it) and Snowball-stemmed (PyStemmer).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+from functools import lru_cache
+
+_POSSESSIVE = re.compile(r"'s\b")
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+
+#: Words a news question or report uses that say nothing about its subject, on top of
+#: the library's English stopword list: reporting verbs and question fillers.
+_NEWS_STOPWORDS = frozenset(
+    [
+        "also",
+        "said",
+        "says",
+        "say",
+        "according",
+        "told",
+        "tell",
+        "many",
+        "much",
+        "whose",
+        "would",
+        "could",
+    ]
+)
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    """English stopwords: NLTK's list as bm25s ships it, plus news fillers."""
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+    return frozenset(STOPWORDS_EN_PLUS) | _NEWS_STOPWORDS
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence in `text`; paragraphs never share a sentence."""
+    spans: list[tuple[int, int]] = []
+    for para in re.finditer(r"[^\n]+", text):
+        chunk = para.group()
+        if not chunk.strip():
+            continue
+        base = para.start()
+        for start, end in _split_paragraph(chunk):
+            piece = chunk[start:end]
+            lead = len(piece) - len(piece.lstrip())
+            trail = len(piece.rstrip())
+            if trail > lead:
+                spans.append((base + start + lead, base + start + trail))
+    return spans
+
+
+def sentences(text: str) -> list[str]:
+    return [text[s:e] for s, e in sentence_spans(text)]
+
+
+def _split_paragraph(text: str) -> list[tuple[int, int]]:
+    import blingfire
+
+    _, offsets = blingfire.text_to_sentences_and_offsets(text)
+    return [(int(s), int(e)) for s, e in offsets or [(0, len(text))]]
+
+
+def fold(text: str) -> str:
+    """Lower-case, accent-free form for matching ("Al-Sudani" ~ "al-sudani")."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+def words(text: str) -> list[str]:
+    """Folded words, possessives dropped ("Iraq’s" -> "iraq")."""
+    return _WORD.findall(_POSSESSIVE.sub("", fold(text).replace("’", "'")))
+
+
+def content_words(text: str) -> list[str]:
+    """Words that carry meaning: no stopwords, no one-letter tokens."""
+    stop = stopwords()
+    return [w for w in words(text) if w not in stop and len(w) > 1]
+
+
+# English irregular past forms that news prose uses all the time ("met", "held", "said"):
+# a suffix stemmer cannot reach "meet" from "met". Grammar of English, not any beat's
+# vocabulary.
+_IRREGULAR = {
+    "met": "meet",
+    "held": "hold",
+    "went": "go",
+    "came": "come",
+    "took": "take",
+    "made": "make",
+    "gave": "give",
+    "led": "lead",
+    "left": "leave",
+    "sent": "send",
+    "began": "begin",
+    "paid": "pay",
+    "spoke": "speak",
+    "sought": "seek",
+    "brought": "bring",
+    "thought": "think",
+    "flew": "fly",
+    "saw": "see",
+    "fought": "fight",
+    "struck": "strike",
+    "chose": "choose",
+    "fell": "fall",
+    "rose": "rise",
+}
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> object:
+    import Stemmer  # PyStemmer: the Snowball English stemmer, the one bm25s supports
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """The Snowball (Porter 2) stem of a folded word; irregular past forms first."""
+    return str(_stemmer().stemWord(_IRREGULAR.get(word, word)))  # type: ignore[attr-defined]
+
+
+def content_stems_list(text: str) -> list[str]:
+    """Stems of the content words, in order (what the BM25 index counts)."""
+    return [stem(w) for w in content_words(text)]
+
+
+def content_stems(text: str) -> set[str]:
+    return set(content_stems_list(text))
+
+
+def spoken_date(iso: str) -> str:
+    """'2024-03-05' -> 'March 5, 2024'; anything that is not an ISO date -> ''."""
+    try:
+        day = date.fromisoformat(iso)
+    except ValueError:
+        return ""
+    return f"{day:%B} {day.day}, {day.year}"
