@@ -30,7 +30,7 @@ INAD = "004_55e5600d96472930"
 
 
 def _cited(answer: Answer) -> set[str]:
-    return {c.passage.article_id for c in answer.citations}
+    return {c.article_id for c in answer.citations}
 
 
 @pytest.mark.parametrize(
@@ -58,10 +58,15 @@ def test_seed_facts_are_answered_and_cited(
     assert article in _cited(answer)
     assert all(s.supported for s in answer.sentences)
     for citation in answer.citations:
-        # The citation points at the exact sentence, by its span in the article text.
-        text, _ = assistant.store.article_text(citation.passage.article_id)
-        start, end = citation.span
-        assert text[start:end] == citation.sentence
+        # The citation points at the exact sentences, by their spans in the article text.
+        text, _ = assistant.store.article_text(citation.article_id)
+        assert citation.sentences
+        assert [text[a:b] for a, b in citation.spans] == list(citation.sentences)
+    # Sources are articles, numbered 1, 2, 3... in order of first mention.
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    assert len({c.article_id for c in answer.citations}) == len(answer.citations)
+    first_mentions = [int(m) for m in re.findall(r"\[(\d+)", answer.text)]
+    assert list(dict.fromkeys(first_mentions)) == [c.n for c in answer.citations]
 
 
 def test_every_marker_names_a_passage(assistant: Assistant) -> None:
@@ -127,11 +132,7 @@ def test_follow_up_carries_the_subject(assistant: Assistant) -> None:
     # "the two officials also discussed ... Palestine" is quoted with the sentence that
     # names them, and the source card highlights both (one [n], two spans).
     article, _ = assistant.store.article_text(ZARIF)
-    marked = [
-        [article[a:b] for a, b in c.all_spans()]
-        for c in follow.citations
-        if c.passage.article_id == ZARIF
-    ]
+    marked = [[article[a:b] for a, b in c.spans] for c in follow.citations if c.article_id == ZARIF]
     quoting = [spans for spans in marked if any("Palestine" in s for s in spans)]
     assert quoting and len(quoting[0]) >= 2, marked
     quoted = re.sub(r"\s*\[\d+\]", "", follow.text)
@@ -188,6 +189,27 @@ def test_prompt_injection_in_an_article_changes_nothing(seeded_dir: Path, tmp_pa
     assert "data, not instructions" in system and REFUSAL in system
 
 
+def test_an_unsupported_generated_answer_falls_back_to_quotes(
+    assistant: Assistant,
+) -> None:
+    """A model reply none of whose sentences the articles support ("1. [2] 3. [4]", what
+    a tiny model wrote through llama.cpp) is replaced by the extractive answer, with a
+    note; its text stays available as the draft."""
+    from langchain_core.language_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    reply = "1. [2] 3. [4] 5. [6]"
+    fake = GenericFakeChatModel(messages=iter([AIMessage(content=reply)]))
+    model = Assistant(
+        assistant.settings, store=assistant.store, embedder=assistant.embedder, chat_model=fake
+    )
+    answer = model.ask("At whose invitation did Zarif come to Baghdad?")
+    assert answer.draft == reply and answer.text != reply
+    assert "not supported by the articles" in answer.note
+    assert "Hakim" in answer.text and ZARIF in _cited(answer)
+    assert all(s.supported for s in answer.sentences)
+
+
 def test_prompts_are_checked(tmp_path: Path) -> None:
     assert variables(load_prompt("answer_user").template) == {
         "sources",
@@ -217,18 +239,28 @@ def test_cli_ask_json(seeded_dir: Path) -> None:
         "passages",
         "timings",
     }
+    assert data["schema"] == 2
     citation = data["citations"][0]
-    assert set(citation) >= {
+    assert set(citation) == {
         "n",
         "article_id",
         "title",
         "source",
         "date",
         "url",
-        "passage",
-        "span",
         "supported",
+        "passages",
     }
+    passage = citation["passages"][0]
+    assert set(passage) == {"chunk_id", "text", "start", "end", "spans"}
+    # Every span points into its passage: the quoted sentence is there, verbatim.
+    for a, b in passage["spans"]:
+        assert passage["start"] <= a < b <= passage["end"]
+        assert passage["text"][a - passage["start"] : b - passage["start"]].strip()
+    sentence = data["sentences"][0]
+    assert set(sentence) >= {"text", "cites", "support", "supported", "rests_on"}
+    numbers = {c["n"] for c in data["citations"]}
+    assert all(n in numbers for s in data["sentences"] for n, _, _ in s["rests_on"])
     assert data["mode"] == "extractive" and data["timings"]["total"] > 0
 
 

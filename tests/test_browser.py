@@ -104,7 +104,7 @@ def ask(page: Page, question: str, answers: int) -> None:
 
 def test_ask_click_citation_see_highlighted_sentence(page: Page, assistant: Assistant) -> None:
     ask(page, QUESTION, 1)
-    expected = {c.n: c.sentence for c in assistant.ask(QUESTION).citations}
+    expected = {c.n: c.sentences for c in assistant.ask(QUESTION).citations}
     assert expected, "the seed question should be answered with citations"
     links = page.locator("#chat a.cite")
     assert links.count() >= 1
@@ -115,10 +115,10 @@ def test_ask_click_citation_see_highlighted_sentence(page: Page, assistant: Assi
     card.wait_for(timeout=10_000)
     assert card.get_attribute("id") == f"src-0-{n}"
     marks = card.locator(".src-text mark.support")
-    # The sentence this citation rests on is among the highlighted ones, and shows.
+    # The sentences this source rests on are the highlighted ones, and they show.
     shown = [ws(m.inner_text()) for m in marks.all()]
-    assert ws(expected[n]) in shown, shown
-    assert marks.nth(shown.index(ws(expected[n]))).is_visible()
+    assert set(shown) >= {ws(s) for s in expected[n]}, shown
+    assert marks.first.is_visible()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "web-answer-citation.png"), full_page=True)
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from assistant.citations import drop_phantoms, is_refusal, parse_markers, verify
+from assistant.citations import (
+    StreamNumbering,
+    drop_phantoms,
+    is_refusal,
+    parse_markers,
+    verify,
+)
 from assistant.phrases import REFUSAL
 from assistant.schema import Passage
 
@@ -50,10 +56,41 @@ def test_verify_supported_sentence_and_span() -> None:
     result = verify(answer, [ZARIF, BAGHERI], embed=None, threshold=0.5)
     assert [s.supported for s in result.sentences] == [True, True]
     first = result.citations[0]
-    assert first.n == 1 and first.sentence == "He came at the invitation of Ammar al-Hakim."
-    start, end = first.span
-    offset = ZARIF.text.index(first.sentence)
-    assert (start, end) == (ZARIF.start + offset, ZARIF.start + offset + len(first.sentence))
+    quoted = "He came at the invitation of Ammar al-Hakim."
+    assert first.n == 1 and first.article_id == "a1" and first.sentences == (quoted,)
+    offset = ZARIF.text.index(quoted)
+    span = (ZARIF.start + offset, ZARIF.start + offset + len(quoted))
+    assert first.spans == (span,)
+    # The answer sentence points at exactly that article sentence (what a click marks).
+    assert result.sentences[0].rests_on == ((1, *span),)
+
+
+def test_sources_are_articles_numbered_by_first_mention() -> None:
+    """Two passages of one article are one source; numbers follow the answer's order."""
+    later = _passage("Zarif met President Abdul Latif Rashid on Thursday.", start=400)
+    answer = (
+        "Bagheri met the Iraqi defense minister [3]. Zarif came at the invitation of "
+        "Ammar al-Hakim [1]. He met President Rashid on Thursday [2][1]."
+    )
+    result = verify(answer, [ZARIF, later, BAGHERI], embed=None, threshold=0.5)
+    assert result.text == (
+        "Bagheri met the Iraqi defense minister [1]. Zarif came at the invitation of "
+        "Ammar al-Hakim [2]. He met President Rashid on Thursday [2]."
+    )
+    assert [(c.n, c.article_id) for c in result.citations] == [(1, "a2"), (2, "a1")]
+    zarif = result.citations[1]
+    assert [e.passage.start for e in zarif.evidence] == [100, 400]  # article order
+    assert [s.cites for s in result.sentences] == [(1,), (2,), (2,)]
+    assert all(s.supported for s in result.sentences)
+
+
+def test_streamed_markers_are_numbered_like_the_verified_text() -> None:
+    later = _passage("Zarif met President Abdul Latif Rashid on Thursday.", start=400)
+    numbering = StreamNumbering([ZARIF, later, BAGHERI])
+    pieces = ["Bagheri met him [", "3]. Zarif came [1", "]. He met Rashid [2][9]", "."]
+    assert "".join(numbering.feed(p) for p in pieces) + numbering.flush() == (
+        "Bagheri met him [1]. Zarif came [2]. He met Rashid [2]."
+    )
 
 
 def test_invented_claims_are_unsupported() -> None:
@@ -85,7 +122,8 @@ def test_marker_after_the_period_belongs_to_the_sentence_before() -> None:
         embed=None,
         threshold=0.5,
     )
-    assert [s.cites for s in result.sentences] == [(2,), (1,)]
+    # Numbered by first mention: passage 2's article is source 1.
+    assert [s.cites for s in result.sentences] == [(1,), (2,)]
     assert all(s.supported for s in result.sentences)
 
 

@@ -28,7 +28,7 @@ from assistant.evaluate import (
     summarize,
     write_reports,
 )
-from assistant.schema import Answer, Citation, Passage, SentenceCheck
+from assistant.schema import Answer, Citation, Evidence, Passage, SentenceCheck
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS_YAML = ROOT / "evals" / "seeds.yaml"
@@ -95,7 +95,20 @@ def _passage(n: int, article: str, text: str = "text") -> Passage:
 def _answer(
     text: str, passages: list[Passage], cited: list[int], refused: bool = False, total: float = 0.5
 ) -> Answer:
-    citations = [Citation(n, passages[n - 1], "s", (0, 1), True) for n in cited]
+    articles = list(dict.fromkeys(passages[n - 1].article_id for n in cited))
+    citations = [
+        Citation(
+            n=i,
+            article_id=article,
+            title="t",
+            source="",
+            date="unknown",
+            url="",
+            evidence=tuple(Evidence(p, ((0, 1),)) for p in passages if p.article_id == article),
+            supported=True,
+        )
+        for i, article in enumerate(articles, 1)
+    ]
     sentences = [
         SentenceCheck("one", 0, 3, (1,), 0.9, True),
         SentenceCheck("two", 4, 7, (2,), 0.1, False),
@@ -120,7 +133,7 @@ def test_score_turn_uses_top_k_passages_and_distinct_citations():
     s = score_turn(answer, turn, item_id="q", index=1, turns=1, k=2, latency=9.0)
     assert s.id == "q" and s.correct is True
     assert (s.recall, s.rr) == (0.5, 0.5)  # only x, a in the top 2
-    assert s.citations == 3  # [2] counted once
+    assert s.citations == 3  # articles a, b, x: one source each
     assert s.citation_precision == pytest.approx(2 / 3)
     assert s.citation_recall == 1.0
     assert s.supported_share == 0.5

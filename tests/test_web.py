@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,7 +22,14 @@ from web_helpers import free_port, make_settings, running_app, seeded_assistant
 from assistant.answer import Assistant
 from assistant.errors import AssistantError, ConfigError
 from assistant.phrases import EXTRACTIVE_LABEL, REFUSAL
-from assistant.schema import Answer, Citation, Passage, SentenceCheck, StoredArticle
+from assistant.schema import (
+    Answer,
+    Citation,
+    Evidence,
+    Passage,
+    SentenceCheck,
+    StoredArticle,
+)
 from assistant.web import (
     Handlers,
     Session,
@@ -72,13 +78,19 @@ def passage(text: str = HOSTILE, start: int = 100, **meta: str) -> Passage:
     )
 
 
-def citation(n: int, p: Passage, sentence: str, supported: bool = True) -> Citation:
-    at = p.text.index(sentence)
+def citation(n: int, p: Passage, *sentences: str, supported: bool = True) -> Citation:
+    """Source n: passage p's article, resting on the given sentences of p."""
+    spans = tuple(
+        (p.start + p.text.index(s), p.start + p.text.index(s) + len(s)) for s in sentences
+    )
     return Citation(
         n=n,
-        passage=p,
-        sentence=sentence,
-        span=(p.start + at, p.start + at + len(sentence)),
+        article_id=p.article_id,
+        title=p.title,
+        source=p.source,
+        date=p.date,
+        url=p.url,
+        evidence=(Evidence(p, spans),),
         supported=supported,
     )
 
@@ -130,7 +142,7 @@ def test_whole_article_view_highlights_by_article_offsets() -> None:
 def test_passage_spans_are_relative_to_the_passage() -> None:
     p = passage(start=500)
     c = citation(1, p, "Officials met in Basra.")
-    assert passage_spans(c) == [(0, len("Officials met in Basra."))]
+    assert passage_spans(c.evidence[0]) == [(0, len("Officials met in Basra."))]
     assert highlight("abc", [(5, 9)]) == "abc"  # a span outside the text highlights nothing
 
 
@@ -139,10 +151,8 @@ def test_every_quoted_sentence_of_a_passage_is_highlighted() -> None:
     p = passage()
     first, second = "Officials met in Basra.", "They signed a deal"
     a, b = p.text.index(first), p.text.index(second)
-    c = replace(
-        citation(1, p, first),
-        spans=((p.start + a, p.start + a + len(first)), (p.start + b, p.start + b + len(second))),
-    )
+    c = citation(1, p, first, second)
+    assert (a, b) == (p.text.index(first), p.text.index(second))
     marks = re.findall(r'<mark class="support">(.*?)</mark>', render_citation(c, turn=0))
     assert marks == [first, second]
 
@@ -264,7 +274,8 @@ def test_chat_streams_a_cited_answer_then_sources_and_timeline(assistant: Assist
     answer = assistant.ask("Who did Zarif meet in Baghdad?")
     for c in answer.citations:
         assert f'id="src-0-{c.n}"' in panel
-        assert f'<mark class="support">{esc(c.sentence)}</mark>' in panel
+        for sentence in c.sentences:
+            assert f'<mark class="support">{esc(sentence)}</mark>' in panel
     assert figure is not None
 
 

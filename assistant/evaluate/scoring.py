@@ -151,10 +151,7 @@ def score_turn(
     """Score one `Answer` against its `Turn`; pure given the answer."""
     ranked = [p.article_id for p in answer.passages[:k]]
     retrieval = retrieval_scores(ranked, turn.sources) if turn.answerable else None
-    distinct: dict[int, str] = {}
-    for c in answer.citations:
-        distinct.setdefault(c.n, c.passage.article_id)
-    cited = [] if answer.refused else list(distinct.values())
+    cited = [] if answer.refused else [c.article_id for c in answer.citations]
     precision, recall = citation_scores(cited, turn.sources) if turn.answerable else (None, None)
     correct = answer_correct(
         answer.text, answer.refused, turn.expect_any, turn.expect_all, turn.answerable
