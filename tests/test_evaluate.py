@@ -59,6 +59,9 @@ def test_answer_correct_both_expectation_kinds():
     assert answer_correct("I cannot say what Rashid did.", True, ["Rashid"], [], True) is False
     # nothing to judge
     assert answer_correct(text, False, [], [], True) is None
+    # a drifted answer names what it must not
+    assert answer_correct(text, False, ["Rashid"], [], True, ["Mashhadani"]) is True
+    assert answer_correct(text, False, ["Rashid"], [], True, ["Sudani"]) is False
 
 
 def test_answer_correct_unanswerable_wants_a_refusal():
