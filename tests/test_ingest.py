@@ -249,9 +249,11 @@ def test_chroma_server_mode(chroma_server: str, tmp_path: Path) -> None:
 
 
 def test_unreachable_chroma_server_is_one_line() -> None:
-    result = run_cli("sources", env={"ASSISTANT_CHROMA_URL": f"http://127.0.0.1:{free_port()}"})
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run_cli("sources", env={"ASSISTANT_CHROMA_URL": url})
     assert result.returncode == 1
-    assert result.stderr.startswith("error: Chroma server 127.0.0.1:")
+    assert result.stderr.startswith(f"error: the Chroma server at {url} is not reachable")
+    assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
 
 

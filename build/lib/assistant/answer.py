@@ -13,14 +13,14 @@ from __future__ import annotations
 import difflib
 import re
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import extractive
-from .citations import Verified, entities, is_refusal, verify
+from .citations import StreamNumbering, Verified, entities, is_refusal, verify
 from .config import Settings
 from .errors import AssistantError, ModelError
 from .filters import Filters
@@ -67,9 +67,10 @@ class Assistant:
         chat_model: Any = _NOT_GIVEN,
     ) -> None:
         self.settings = settings
+        # The answerer first: a misspelt one fails before the embedding model loads.
+        self.chat_model = make_chat_model(settings) if chat_model is _NOT_GIVEN else chat_model
         self.embedder = embedder or make_embedder(settings)
         self.store = store or open_store(settings)
-        self.chat_model = make_chat_model(settings) if chat_model is _NOT_GIVEN else chat_model
         self.mode = "extractive" if self.chat_model is None else settings.llm_spec
         self.retriever = Retriever(
             self.store,
@@ -131,26 +132,70 @@ class Assistant:
         timings["retrieve"] = time.perf_counter() - mark
         mark = time.perf_counter()
         answer = Answer(question, "", False, self.mode, query.search_text, passages=passages)
+        generated = False
         if not self._relevant(query, passages):
             answer.text, answer.refused = REFUSAL, True
+            answer.note = self._hidden_by_filters(query, filters)
             yield REFUSAL
         elif self.chat_model is None:
             answer.text = self._extractive(query, passages)
             answer.refused = answer.text == REFUSAL
             yield answer.text
         else:
+            # The reader sees sources numbered by article while the text streams in.
+            numbering = StreamNumbering(passages)
             parts: list[str] = []
             for delta in self._generate(query.search_text, passages):
                 parts.append(delta)
-                yield delta
-            answer.text = "".join(parts).strip()
+                if shown := numbering.feed(delta):
+                    yield shown
+            if rest := numbering.flush():
+                yield rest
+            answer.draft = answer.text = "".join(parts).strip()
+            generated = True
         timings["answer"] = time.perf_counter() - mark
         mark = time.perf_counter()
         self._verify(answer)
+        if generated and answer.sentences and not any(s.supported for s in answer.sentences):
+            self._fall_back(answer, query)
         timings["verify"] = time.perf_counter() - mark
         timings["total"] = time.perf_counter() - started
         answer.timings = {k: round(v, 4) for k, v in timings.items()}
         yield answer
+
+    def _fall_back(self, answer: Answer, query: Query) -> None:
+        """A generated answer none of whose sentences the articles support is not shown:
+        the extractive answer (or the refusal) takes its place, with a note saying why."""
+        phantoms = answer.phantom_citations
+        answer.text = self._extractive(query, answer.passages)
+        answer.refused = answer.text == REFUSAL
+        answer.sentences, answer.citations = [], []
+        self._verify(answer)
+        answer.phantom_citations += phantoms
+        answer.note = f"The answer {self.mode} wrote was not supported by the articles; " + (
+            "none of them answers this." if answer.refused else "quoting them instead."
+        )
+
+    def _hidden_by_filters(self, query: Query, filters: Filters | None) -> str:
+        """When the filters hid the articles that would have answered, say so: a refusal
+        with no hint reads as "the collection knows nothing about this"."""
+        if filters is None or filters.empty:
+            return ""
+        unfiltered = self.retrieve(query.search_text)
+        if not self._relevant(query, unfiltered):
+            return ""
+        reasons: dict[str, str] = {}
+        for p in unfiltered:
+            reason = filters.excludes(p.source, p.date)
+            if reason and p.dense >= self.settings.refusal_threshold:
+                reasons.setdefault(p.article_id, reason)
+        if not reasons:
+            return ""
+        counts = Counter(reasons.values())
+        parts = [f"{n} {why}" if len(counts) > 1 else why for why, n in counts.items()]
+        total = len(reasons)
+        noun = "article about this is" if total == 1 else "articles about this are"
+        return f"{total} {noun} outside the filters ({'; '.join(parts)}): widen or clear them."
 
     def _relevant(self, query: Query, passages: list[Passage]) -> bool:
         """Calibrated gate: a passage is close in meaning, shares most of the question's

@@ -1,16 +1,18 @@
-"""Verify an answer's citations against the passages it was given.
+"""Verify an answer's citations against the passages it was given, and number its sources.
 
-Pure logic (the embedding function is passed in). Steps:
+Pure logic (the embedding function is passed in). Whoever wrote the answer
+cited retrieved passages as [1]..[k]; the reader sees articles. Steps:
   1. parse the [n] markers; a marker naming no retrieved passage is removed and
      counted as a phantom, never shown as a citation;
-  2. split the answer into sentences and score each one's support by the
-     passages it cites: share of its content words found there, share of its
-     names and numbers found there, and embedding similarity to the closest
-     passage sentence; sentences below the threshold are marked unsupported;
-  3. for each citation, find the passage sentence that best supports the
-     answer sentences citing it, and its character span in the article; plus
-     the spans of every other passage sentence an answer sentence rests on, so
-     an answer quoting two sentences of one passage highlights both.
+  2. number the cited *articles* 1, 2, 3... in order of first mention and
+     rewrite the markers ("[1, 4]" of two passages of one article becomes "[1]");
+  3. split the answer into sentences and score each one's support by the
+     articles it cites (every passage of theirs the answer used): share of its
+     content words found there, share of its names and numbers found there, and
+     embedding similarity to the closest sentence; sentences below the threshold
+     are marked unsupported;
+  4. record, for each answer sentence, the article sentences it rests on (what a
+     click on its [n] highlights), and for each source every supporting sentence.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .phrases import CITATION_PATTERN, MODEL_REFUSAL_MARKERS, REFUSAL
-from .schema import Citation, Passage, SentenceCheck
+from .schema import Citation, Evidence, Passage, SentenceCheck, Span
 from .text import content_stems, fold, sentence_spans
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
@@ -42,21 +44,65 @@ def parse_markers(text: str) -> list[Marker]:
     ]
 
 
-def drop_phantoms(text: str, valid: set[int]) -> tuple[str, int]:
-    """Remove markers (or numbers inside a group) naming no passage; return (text, count)."""
-    removed = 0
+def rewrite_markers(text: str, mapping: Callable[[int], int | None]) -> tuple[str, int]:
+    """Each marker's numbers mapped (None drops one). Within a run of adjacent markers a
+    number appears once ("[1][4]" of two passages of one article becomes "[1]"); a marker
+    left empty disappears. Returns (text, how many numbers were dropped)."""
+    out, dropped = _map_markers(text, mapping)
+    cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", out)
+    return re.sub(r"[ \t]{2,}", " ", cleaned).strip(), dropped
+
+
+def _map_markers(text: str, mapping: Callable[[int], int | None]) -> tuple[str, int]:
+    dropped = 0
     out: list[str] = []
     last = 0
+    in_run: set[int] = set()  # numbers already shown by the markers just before
     for marker in parse_markers(text):
-        good = [n for n in marker.numbers if n in valid]
-        removed += len(marker.numbers) - len(good)
-        out.append(text[last : marker.start])
-        if good:
-            out.append("[" + ", ".join(str(n) for n in good) + "]")
+        between = text[last : marker.start]
+        if between.strip():
+            in_run = set()
+        mapped = [mapping(n) for n in marker.numbers]
+        dropped += sum(m is None for m in mapped)
+        kept = [m for m in dict.fromkeys(m for m in mapped if m is not None) if m not in in_run]
+        in_run.update(kept)
+        out += [between, "[" + ", ".join(map(str, kept)) + "]" if kept else ""]
         last = marker.end
     out.append(text[last:])
-    cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", "".join(out))
-    return re.sub(r"[ \t]{2,}", " ", cleaned).strip(), removed
+    return "".join(out), dropped
+
+
+class StreamNumbering:
+    """Renumbers a streamed answer's passage markers to source (article) numbers as the
+    text arrives, in order of first mention, the way `verify` numbers the whole text; a
+    marker split across two pieces is held back until it closes."""
+
+    def __init__(self, passages: Sequence[Passage]) -> None:
+        self.passages = passages
+        self.numbers: dict[str, int] = {}
+        self.pending = ""
+
+    def feed(self, delta: str) -> str:
+        text = self.pending + delta
+        open_marker = re.search(r"\[[\d,\s]*$", text)
+        cut = open_marker.start() if open_marker else len(text)
+        self.pending = text[cut:]
+        return _map_markers(text[:cut], self._number)[0]
+
+    def flush(self) -> str:
+        rest, self.pending = self.pending, ""
+        return _map_markers(rest, self._number)[0]
+
+    def _number(self, n: int) -> int | None:
+        if not 1 <= n <= len(self.passages):
+            return None  # a phantom: the verifier removes it too
+        article = self.passages[n - 1].article_id
+        return self.numbers.setdefault(article, len(self.numbers) + 1)
+
+
+def drop_phantoms(text: str, valid: set[int]) -> tuple[str, int]:
+    """Remove markers (or numbers inside a group) naming no passage; return (text, count)."""
+    return rewrite_markers(text, lambda n: n if n in valid else None)
 
 
 def is_refusal(text: str) -> bool:
@@ -88,6 +134,18 @@ class Verified:
     phantoms: int
 
 
+@dataclass(frozen=True)
+class _Source:
+    """A cited article: its number and the passages of it the answer cited."""
+
+    n: int
+    passages: list[Passage]
+
+    def sentences(self) -> list[tuple[Passage, Span]]:
+        """Every sentence of those passages, with its span in passage offsets."""
+        return [(p, span) for p in self.passages for span in _passage_sentences(p)]
+
+
 def verify(
     answer: str,
     passages: Sequence[Passage],
@@ -95,32 +153,69 @@ def verify(
     embed: EmbedFn | None,
     threshold: float,
 ) -> Verified:
-    """Check every [n] and every sentence of `answer` against `passages` (numbered from 1)."""
+    """Check every [n] and every sentence of `answer` against `passages` (numbered from 1),
+    and renumber the markers by article in order of first mention."""
     text, phantoms = drop_phantoms(answer, set(range(1, len(passages) + 1)))
+    sources = _number_articles(text, passages)
+    by_passage = {n: s.n for n, s in _passage_sources(text, passages, sources).items()}
+    text, _ = rewrite_markers(text, by_passage.get)
     units = _answer_sentences(text)
-    psent = {n: _passage_sentences(p) for n, p in enumerate(passages, 1)}
-    sims = _similarities(text, units, passages, psent, embed)
+    sims = _similarities(text, units, sources, embed)
     checks: list[SentenceCheck] = []
-    best: dict[int, tuple[float, int]] = {}  # n -> (score, passage sentence index)
-    used: dict[int, set[int]] = {}  # n -> every passage sentence some answer sentence rests on
+    used: dict[int, set[tuple[str, Span]]] = {}  # source n -> (chunk id, passage span)
+    best: dict[int, float] = {}  # source n -> its best support of any sentence citing it
     for i, (start, end, cites) in enumerate(units):
         sentence = _strip_markers(text[start:end])
-        support = 0.0
-        for n in cites:
-            score, j = _support(sentence, passages[n - 1], psent[n], sims.get((i, n)))
-            support = max(support, score)
-            if score > best.get(n, (-1.0, 0))[0]:
-                best[n] = (score, j)
-            if score >= threshold:
-                used.setdefault(n, set()).add(j)
+        scored = [
+            (n, *_support(sentence, sources[n - 1], sims.get((i, n)))) for n in cites
+        ]  # (n, score, passage, span)
+        for n, score, _, _ in scored:
+            best[n] = max(best.get(n, 0.0), score)
+        support = max((score for _, score, _, _ in scored), default=0.0)
+        rests = [x for x in scored if x[1] >= threshold] or sorted(scored, key=lambda x: -x[1])[:1]
+        for n, _, passage, span in rests:
+            used.setdefault(n, set()).add((passage.chunk_id, span))
         checks.append(
-            SentenceCheck(sentence, start, end, cites, round(support, 3), support >= threshold)
+            SentenceCheck(
+                sentence,
+                start,
+                end,
+                cites,
+                round(support, 3),
+                support >= threshold,
+                tuple((n, p.start + a, p.start + b) for n, _, p, (a, b) in rests),
+            )
         )
     citations = [
-        _citation(n, passages[n - 1], psent[n], best[n], threshold, used.get(n, set()))
-        for n in sorted(best)
+        _citation(source, used.get(source.n, set()), best.get(source.n, 0.0) >= threshold)
+        for source in sources
     ]
     return Verified(text, checks, citations, phantoms)
+
+
+def _number_articles(text: str, passages: Sequence[Passage]) -> list[_Source]:
+    """The cited articles, numbered by first mention, each with its cited passages in
+    article order."""
+    order: dict[str, list[Passage]] = {}
+    for marker in parse_markers(text):
+        for n in marker.numbers:
+            passage = passages[n - 1]
+            cited = order.setdefault(passage.article_id, [])
+            if passage not in cited:
+                cited.append(passage)
+    return [
+        _Source(i, sorted(cited, key=lambda p: p.start))
+        for i, cited in enumerate(order.values(), 1)
+    ]
+
+
+def _passage_sources(
+    text: str, passages: Sequence[Passage], sources: list[_Source]
+) -> dict[int, _Source]:
+    """Passage number -> its article's source, for every passage the text cites."""
+    by_article = {s.passages[0].article_id: s for s in sources}
+    cited = {n for marker in parse_markers(text) for n in marker.numbers}
+    return {n: by_article[passages[n - 1].article_id] for n in cited}
 
 
 def _answer_sentences(text: str) -> list[tuple[int, int, tuple[int, ...]]]:
@@ -149,30 +244,30 @@ def _strip_markers(sentence: str) -> str:
     return re.sub(r"\s*" + CITATION_PATTERN.pattern, "", sentence).strip()
 
 
-def _passage_sentences(passage: Passage) -> list[tuple[int, int]]:
+def _passage_sentences(passage: Passage) -> list[Span]:
     return sentence_spans(passage.text) or [(0, len(passage.text))]
 
 
 def _similarities(
     text: str,
     units: list[tuple[int, int, tuple[int, ...]]],
-    passages: Sequence[Passage],
-    psent: dict[int, list[tuple[int, int]]],
+    sources: list[_Source],
     embed: EmbedFn | None,
 ) -> dict[tuple[int, int], np.ndarray]:
-    """Cosine of each answer sentence to each sentence of each passage it cites."""
+    """Cosine of each answer sentence to each sentence of each source it cites."""
     cited = sorted({n for _, _, cites in units for n in cites})
     if embed is None or not cited:
         return {}
     claims = [_strip_markers(text[s:e]) for s, e, _ in units]
-    pieces = [passages[n - 1].text[s:e] for n in cited for s, e in psent[n]]
-    vectors = embed(claims + pieces)
+    pieces = {n: sources[n - 1].sentences() for n in cited}
+    flat = [p.text[a:b] for n in cited for p, (a, b) in pieces[n]]
+    vectors = embed(claims + flat)
     claim_vecs, piece_vecs = vectors[: len(claims)], vectors[len(claims) :]
     out: dict[tuple[int, int], np.ndarray] = {}
     offset = 0
     for n in cited:
-        block = piece_vecs[offset : offset + len(psent[n])]
-        offset += len(psent[n])
+        block = piece_vecs[offset : offset + len(pieces[n])]
+        offset += len(pieces[n])
         for i, (_, _, cites) in enumerate(units):
             if n in cites:
                 out[(i, n)] = block @ claim_vecs[i]
@@ -180,19 +275,20 @@ def _similarities(
 
 
 def _support(
-    sentence: str, passage: Passage, spans: list[tuple[int, int]], sims: np.ndarray | None
-) -> tuple[float, int]:
-    """(support score, index of the best passage sentence) of `sentence` by `passage`."""
+    sentence: str, source: _Source, sims: np.ndarray | None
+) -> tuple[float, Passage, Span]:
+    """(support score, passage, best sentence's span in it) of `sentence` by `source`."""
+    pieces = source.sentences()
+    whole = " ".join(p.text for p in source.passages)
     claim = content_stems(sentence)
-    whole = content_stems(passage.text)
-    lexical = len(claim & whole) / len(claim) if claim else 0.0
+    lexical = len(claim & content_stems(whole)) / len(claim) if claim else 0.0
     names = entities(sentence)
-    folded_passage = fold(passage.text)
-    name_share = sum(n in folded_passage for n in names) / len(names) if names else 1.0
+    folded = fold(whole)
+    name_share = sum(n in folded for n in names) / len(names) if names else 1.0
     per_sentence = [
-        len(claim & content_stems(passage.text[s:e])) / max(1, len(claim)) for s, e in spans
+        len(claim & content_stems(p.text[a:b])) / max(1, len(claim)) for p, (a, b) in pieces
     ]
-    j = int(np.argmax(per_sentence)) if per_sentence else 0
+    j = int(np.argmax(per_sentence))
     semantic = lexical
     if sims is not None and len(sims):
         j_sem = int(np.argmax(sims))
@@ -200,25 +296,25 @@ def _support(
         if per_sentence[j] < 0.3:
             j = j_sem
     score = 0.5 * (lexical + semantic) * name_share
-    return score, j
+    return score, pieces[j][0], pieces[j][1]
 
 
-def _citation(
-    n: int,
-    passage: Passage,
-    spans: list[tuple[int, int]],
-    best: tuple[float, int],
-    threshold: float,
-    used: set[int],
-) -> Citation:
-    score, j = best
-    s, e = spans[min(j, len(spans) - 1)]
-    picked = sorted({min(i, len(spans) - 1) for i in used | {j}})
+def _citation(source: _Source, used: set[tuple[str, Span]], supported: bool) -> Citation:
+    first = source.passages[0]
+    evidence = tuple(
+        Evidence(
+            p,
+            tuple(sorted((p.start + a, p.start + b) for cid, (a, b) in used if cid == p.chunk_id)),
+        )
+        for p in source.passages
+    )
     return Citation(
-        n=n,
-        passage=passage,
-        sentence=passage.text[s:e],
-        span=(passage.start + s, passage.start + e),
-        supported=score >= threshold,
-        spans=tuple((passage.start + spans[i][0], passage.start + spans[i][1]) for i in picked),
+        n=source.n,
+        article_id=first.article_id,
+        title=first.title,
+        source=first.source,
+        date=first.date,
+        url=first.url,
+        evidence=evidence,
+        supported=supported,
     )

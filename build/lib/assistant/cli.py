@@ -181,7 +181,16 @@ def _filters(args: argparse.Namespace) -> Any:
     return Filters.parse(args.source, args.since, args.until, names=("--since", "--until"))
 
 
+def check_backends(settings: Settings) -> None:
+    """Fail on a misspelt answerer or embedding model before anything heavy loads."""
+    from .models import CHAT_PROVIDERS, embedding_name, split_spec
+
+    split_spec(settings.llm_spec, CHAT_PROVIDERS, "answerer")
+    embedding_name(settings)
+
+
 def _assistant(settings: Settings) -> Any:
+    check_backends(settings)
     from .answer import Assistant
 
     assistant = Assistant(settings)
@@ -191,8 +200,8 @@ def _assistant(settings: Settings) -> Any:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    filters = _filters(args)  # a bad argument is refused before any model loads
     assistant = _assistant(settings)
-    filters = _filters(args)
     if args.json:
         answer = assistant.ask(args.question, filters=filters)
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
@@ -205,44 +214,51 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 def _stream_answer(
     assistant: Any, question: str, history: list[tuple[str, str]], filters: Any
 ) -> Any:
+    """Print the answer as it streams (a model's) or at once (extractive); then, when the
+    verifier changed it (a fallback, removed markers), the checked text."""
     from .schema import Answer
 
     streamed = assistant.mode != "extractive"
+    shown: list[str] = []
     answer = None
     for item in assistant.stream(question, history, filters):
         if isinstance(item, Answer):
             answer = item
         elif streamed:
+            shown.append(item)
             print(item, end="", flush=True)
     assert answer is not None
     if streamed:
         print()
         if answer.phantom_citations:
             print(f"({answer.phantom_citations} citation(s) naming no source were removed)")
-    else:
-        print(answer.text)
+    if answer.note:
+        print(f"note: {answer.note}")
+    if not streamed or "".join(shown).strip() != answer.text:
+        print(("\nChecked answer:\n" if streamed else "") + answer.text)
     return answer
 
 
 def _print_sources(answer: Any) -> None:
+    """The sources block: one entry per article, with the quoted supporting sentences."""
     if answer.refused:
         return
     if answer.mode == "extractive":
         print(f"\n{EXTRACTIVE_LABEL}")
-    unsupported = [s.text for s in answer.sentences if not s.supported]
-    for sentence in unsupported:
-        print(f"  ! not supported by its sources: {sentence}")
+    for sentence in answer.sentences:
+        if not sentence.supported:
+            print(f"  ! not supported by its sources: {sentence.text}")
     print("\nSources:")
     for c in answer.citations:
-        p = c.passage
-        meta = ", ".join(x for x in (p.source, p.date) if x)
-        print(f"  [{c.n}] {p.title} ({meta}) {p.url}".rstrip())
-        print(f"      “{c.sentence.strip()}”")
+        meta = ", ".join(x for x in (c.source, c.date if c.date != "unknown" else "") if x)
+        print(f"  [{c.n}] {c.title}" + (f" ({meta})" if meta else "") + f" {c.url}".rstrip())
+        for sentence in c.sentences:
+            print(f"      “{' '.join(sentence.split())}”")
 
 
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
-    assistant = _assistant(settings)
     filters = _filters(args)
+    assistant = _assistant(settings)
     history: list[tuple[str, str]] = []
     print(f"Answering with: {assistant.mode}. Empty line or Ctrl-D to quit, /new to start over.")
     while True:
@@ -266,6 +282,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    check_backends(settings)
     from .web import serve
 
     serve(settings, host=args.host, port=args.port)

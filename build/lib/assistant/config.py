@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     chroma_url: str | None = None
     chroma_host: str | None = None
     chroma_port: int = 8000
+    chroma_timeout: float = 30.0  # seconds a request to a Chroma server may take
     collection: str = "news"
     seeds_dir: Path = Path("seeds")
 

@@ -54,6 +54,19 @@ class Filters:
         kept = tuple(s.strip() for s in sources or () if s and s.strip())
         return cls(sources=kept, since=dates["since"], until=dates["until"])
 
+    def excludes(self, source: str, date: str) -> str | None:
+        """Why an article of this outlet and date is filtered out ("dated before
+        2025-01-01", "undated", "from another outlet"), or None when it passes."""
+        if self.sources and source not in self.sources:
+            return "from another outlet"
+        if (self.since or self.until) and not date_ord(date):
+            return "undated"
+        if self.since and date < self.since:
+            return f"dated before {self.since}"
+        if self.until and date > self.until:
+            return f"dated after {self.until}"
+        return None
+
     def describe(self) -> str:
         """The filters in words, for messages: "from YCPress, before 2025-01-01"."""
         parts = []

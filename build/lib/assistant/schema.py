@@ -57,36 +57,65 @@ class Passage:
         return asdict(self)
 
 
+Span = tuple[int, int]  # character offsets in an article's text
+
+
 @dataclass(frozen=True)
-class Citation:
-    """One [n] marker of an answer, resolved to a passage and a sentence in it."""
+class Evidence:
+    """One passage of a cited article, with the sentences of it the answer rests on."""
 
-    n: int
     passage: Passage
-    sentence: str  # the best-supporting sentence of the passage
-    span: tuple[int, int]  # that sentence's character span in the article text
-    supported: bool
-    # Every passage sentence that best supports some answer sentence citing [n], in
-    # article order (an answer may quote two sentences of one passage); includes `span`.
-    spans: tuple[tuple[int, int], ...] = ()
-
-    def all_spans(self) -> tuple[tuple[int, int], ...]:
-        return self.spans or (self.span,)
+    spans: tuple[Span, ...]  # supporting sentences, in article offsets, in article order
 
     def to_dict(self) -> dict[str, Any]:
         p = self.passage
         return {
+            "chunk_id": p.chunk_id,
+            "text": p.text,
+            "start": p.start,
+            "end": p.end,
+            "spans": [list(x) for x in self.spans],
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A source number [n] of an answer: one article, numbered 1, 2, 3... in order of
+    first mention in the answer, with every passage the answer used from it."""
+
+    n: int
+    article_id: str
+    title: str
+    source: str  # the outlet
+    date: str
+    url: str
+    evidence: tuple[Evidence, ...]
+    supported: bool  # some answer sentence citing it is supported by it
+
+    @property
+    def spans(self) -> tuple[Span, ...]:
+        """Every supporting sentence of the article, in article order."""
+        return tuple(sorted({span for e in self.evidence for span in e.spans}))
+
+    @property
+    def sentences(self) -> tuple[str, ...]:
+        """The supporting sentences' text, in article order."""
+        out = []
+        for e in self.evidence:
+            p = e.passage
+            out += [p.text[a - p.start : b - p.start] for a, b in e.spans]
+        return tuple(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
             "n": self.n,
-            "article_id": p.article_id,
-            "title": p.title,
-            "source": p.source,
-            "date": p.date,
-            "url": p.url,
-            "passage": p.text,
-            "sentence": self.sentence,
-            "span": list(self.span),
-            "spans": [list(x) for x in self.all_spans()],
+            "article_id": self.article_id,
+            "title": self.title,
+            "source": self.source,
+            "date": self.date,
+            "url": self.url,
             "supported": self.supported,
+            "passages": [e.to_dict() for e in self.evidence],
         }
 
 
@@ -97,9 +126,19 @@ class SentenceCheck:
     text: str
     start: int
     end: int
-    cites: tuple[int, ...]
+    cites: tuple[int, ...]  # source numbers ([n] markers) the sentence carries
     support: float
     supported: bool
+    # The article sentences this answer sentence rests on: (source n, start, end) in
+    # that article's offsets; what a click on its [n] highlights.
+    rests_on: tuple[tuple[int, int, int], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "rests_on": [list(x) for x in self.rests_on]}
+
+
+#: Version of `Answer.to_dict()` (the `ask --json` and `/ask` shape); see the README.
+ANSWER_SCHEMA = 2
 
 
 @dataclass
@@ -115,6 +154,8 @@ class Answer:
     passages: list[Passage] = field(default_factory=list)
     sentences: list[SentenceCheck] = field(default_factory=list)
     phantom_citations: int = 0
+    note: str = ""  # why the answer is what it is (a fallback, filters that hid articles)
+    draft: str = ""  # a model's own text before verification (markers name passages)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -126,13 +167,16 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "schema": ANSWER_SCHEMA,
             "question": self.question,
             "standalone_question": self.standalone_question,
             "answer": self.text,
             "refused": self.refused,
             "mode": self.mode,
+            "note": self.note,
+            "draft": self.draft,
             "citations": [c.to_dict() for c in self.citations],
-            "sentences": [asdict(s) for s in self.sentences],
+            "sentences": [s.to_dict() for s in self.sentences],
             "supported_share": self.supported_share,
             "phantom_citations": self.phantom_citations,
             "passages": [p.to_dict() for p in self.passages],

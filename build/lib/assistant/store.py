@@ -48,18 +48,24 @@ class Store:
         self.settings = settings
         self.fingerprint = fingerprint_
         self.name = f"{settings.collection}-{fingerprint_}"
-        self._client = _connect(settings)
+        self._client = _Guarded(_connect(settings), self._failure)
         # Saved next to an embedded collection; with a server nothing is written locally.
         root = None if settings.chroma_server() else settings.data_dir / "bm25" / self.name
         self._lexical = LexicalCache(root)
-        try:
-            self._collection = self._client.get_or_create_collection(
-                name=self.name,
-                metadata={"hnsw:space": "cosine", **description},
-                embedding_function=None,
+        self._collection = self._client.get_or_create_collection(
+            name=self.name,
+            metadata={"hnsw:space": "cosine", **description},
+            embedding_function=None,
+        )
+
+    def _failure(self, exc: Exception) -> StoreError:
+        """One line for a failed Chroma call: a lost server is named with its address, so
+        the person at the page or the terminal knows what to start again."""
+        if _unreachable(exc):
+            return StoreError(
+                f"the Chroma server at {self.location} is not reachable: {_short(exc)}"
             )
-        except Exception as exc:
-            raise StoreError(f"Chroma: cannot open collection {self.name}: {exc}") from None
+        return StoreError(f"Chroma ({self.location}) failed: {_short(exc)}")
 
     @property
     def location(self) -> str:
@@ -271,6 +277,44 @@ def _where(filters: Filters) -> dict[str, Any] | None:
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+class _Guarded:
+    """A Chroma client or collection whose every call turns a failure into a StoreError
+    (and whose results that are collections are guarded too): no httpx traceback
+    reaches a front end, and the next call simply tries the server again."""
+
+    def __init__(self, target: Any, failure: Any) -> None:
+        self._target = target
+        self._fail = failure
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = value(*args, **kwargs)
+            except StoreError:
+                raise
+            except Exception as exc:
+                raise self._fail(exc) from None
+            return _Guarded(result, self._fail) if hasattr(result, "upsert") else result
+
+        return call
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A connection refused, reset or timed out (the server is down, restarting or slow)."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    text = str(exc).lower()
+    return bool(
+        names & {"ConnectError", "ConnectTimeout", "ReadTimeout", "RemoteProtocolError",
+                 "ReadError", "WriteError", "TimeoutException", "ConnectionError", "OSError"}
+        or "could not connect" in text
+        or "connection refused" in text
+    )  # fmt: skip
+
+
 def _connect(settings: Settings) -> Any:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -281,13 +325,31 @@ def _connect(settings: Settings) -> Any:
         if server:
             host, port, ssl = server
             client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
+            _bound_requests(client, settings.chroma_timeout)
             client.heartbeat()
             return client
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.data_dir), settings=chroma_settings)
     except Exception as exc:
-        where = f"server {server[0]}:{server[1]}" if server else f"folder {settings.data_dir}"
-        raise StoreError(f"Chroma {where} is not usable: {_short(exc)}") from None
+        if server:
+            url = f"{'https' if server[2] else 'http'}://{server[0]}:{server[1]}"
+            raise StoreError(
+                f"the Chroma server at {url} is not reachable: {_short(exc)}"
+            ) from None
+        raise StoreError(
+            f"Chroma folder {settings.data_dir} is not usable: {_short(exc)}"
+        ) from None
+
+
+def _bound_requests(client: Any, seconds: float) -> None:
+    """Give the HTTP client a timeout: chromadb's own waits forever for a hung server.
+    It keeps its httpx session on a private attribute; if that moves, requests stay
+    unbounded rather than failing."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(seconds, connect=min(seconds, 5.0))
 
 
 def _short(exc: BaseException) -> str:

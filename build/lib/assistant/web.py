@@ -37,7 +37,7 @@ from .config import Settings
 from .errors import AssistantError, ConfigError
 from .filters import Filters
 from .phrases import CITATION_PATTERN, EXTRACTIVE_LABEL
-from .schema import Answer, Citation, StoredArticle
+from .schema import Answer, Citation, Evidence, StoredArticle
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def render_answer(answer: Answer, turn: int) -> str:
 
 def answer_note(answer: Answer) -> str:
     """A small line under the answer: extractive label and support share."""
-    notes = []
+    notes = [answer.note] if answer.note else []
     if answer.mode == "extractive" and not answer.refused:
         notes.append(EXTRACTIVE_LABEL)
     unsupported = sum(not s.supported for s in answer.sentences)
@@ -169,26 +169,14 @@ def highlight(text: str, spans: Sequence[tuple[int, int]]) -> str:
     return "".join(parts)
 
 
-def passage_spans(citation: Citation) -> list[tuple[int, int]]:
-    """The supporting sentences' spans inside the passage text."""
-    p = citation.passage
-    shifted = [(a - p.start, b - p.start) for a, b in citation.all_spans()]
-    return _valid(shifted, p.text) or _find(citation.sentence, p.text)
-
-
-def article_spans(citation: Citation, article: str) -> list[tuple[int, int]]:
-    """The supporting sentences' spans inside the whole article text."""
-    return _valid(list(citation.all_spans()), article) or _find(citation.sentence, article)
+def passage_spans(evidence: Evidence) -> list[tuple[int, int]]:
+    """The supporting sentences' spans inside one passage's text."""
+    p = evidence.passage
+    return _valid([(a - p.start, b - p.start) for a, b in evidence.spans], p.text)
 
 
 def _valid(spans: list[tuple[int, int]], text: str) -> list[tuple[int, int]]:
     return [(a, b) for a, b in spans if 0 <= a < b <= len(text) and text[a:b].strip()]
-
-
-def _find(sentence: str, text: str) -> list[tuple[int, int]]:
-    """Fallback when offsets do not fit (an edited article): find the sentence itself."""
-    found = text.find(sentence) if sentence else -1
-    return [(found, found + len(sentence))] if found >= 0 else []
 
 
 def meta_line(title: str, source: str, day: str, url: str) -> str:
@@ -200,22 +188,26 @@ def meta_line(title: str, source: str, day: str, url: str) -> str:
 
 
 def render_citation(citation: Citation, turn: int, article: str = "") -> str:
-    """One source card: title, outlet, date, link, passage with the sentence highlighted."""
-    p = citation.passage
+    """One source card: the article's title, outlet, date and link, and every passage the
+    answer used from it with its supporting sentences highlighted."""
     weak = "" if citation.supported else '<div class="src-weak">weak support for the answer</div>'
     whole = ""
     if article:
+        spans = _valid(list(citation.spans), article)
         whole = (
             '<details class="src-article"><summary>Whole article</summary>'
-            f'<div class="src-text">{highlight(article, article_spans(citation, article))}</div>'
+            f'<div class="src-text">{highlight(article, spans)}</div>'
             "</details>"
         )
+    passages = "".join(
+        f'<div class="src-text">{highlight(e.passage.text, passage_spans(e))}</div>'
+        for e in citation.evidence
+    )
     return (
         f'<div class="src-card" id="{card_id(turn, citation.n)}">'
-        f'<div class="src-head">[{citation.n}] {esc(p.title or p.article_id)}</div>'
-        f"{meta_line(p.title, p.source, p.date, p.url)}"
-        f'<div class="src-text">{highlight(p.text, passage_spans(citation))}</div>'
-        f"{weak}{whole}</div>"
+        f'<div class="src-head">[{citation.n}] {esc(citation.title or citation.article_id)}</div>'
+        f"{meta_line(citation.title, citation.source, citation.date, citation.url)}"
+        f"{passages}{weak}{whole}</div>"
     )
 
 
@@ -227,7 +219,7 @@ def render_sources(
         return '<div class="src-empty">No sources: the answer cites no article.</div>'
     cards = []
     for citation in sorted(answer.citations, key=lambda c: c.n):
-        article = article_text(citation.passage.article_id) if article_text else ""
+        article = article_text(citation.article_id) if article_text else ""
         cards.append(render_citation(citation, turn, article))
     return "".join(cards)
 
@@ -273,7 +265,7 @@ def timeline_points(answer: Answer) -> list[TimelinePoint]:
     """The articles behind an answer (retrieved passages), with the citations naming them."""
     cited: dict[str, set[int]] = {}
     for c in answer.citations:
-        cited.setdefault(c.passage.article_id, set()).add(c.n)
+        cited.setdefault(c.article_id, set()).add(c.n)
     seen: dict[str, TimelinePoint] = {}
     for p in answer.passages:
         if p.article_id not in seen:

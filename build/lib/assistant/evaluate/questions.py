@@ -64,13 +64,14 @@ class Turn(BaseModel):
     question: Annotated[str, BeforeValidator(_text)]
     expect_any: Strings = ()
     expect_all: Strings = ()
+    expect_none: Strings = ()  # what a right answer must not say (a drifted follow-up)
     sources: Strings = ()
     answerable: Annotated[bool, BeforeValidator(_flag)] = True
 
     @model_validator(mode="after")
     def _refusal_has_no_expectations(self) -> Turn:
         if not self.answerable:
-            for name in ("expect_any", "expect_all", "sources"):
+            for name in ("expect_any", "expect_all", "expect_none", "sources"):
                 if getattr(self, name):
                     raise ValueError(
                         f"'{name}' makes no sense with 'answerable: false' (a refusal is expected)"

@@ -1,8 +1,8 @@
 """Scoring of one evaluation: pure functions from an `Answer` and its expectations to figures.
 
 Per turn: retrieval recall@k and reciprocal rank of the expected articles,
-answer correctness (expect_any / expect_all, case- and accent-insensitive; a
-refusal for an unanswerable question), citation precision and recall, phantom
+answer correctness (expect_any / expect_all / expect_none, case- and
+accent-insensitive; a refusal for an unanswerable question), citation precision and recall, phantom
 citations, the verifier's supported share, refusal both ways and latency.
 `summarize` turns a run's turn scores into the overall figures; the gate
 (`parse_thresholds`, `check_thresholds`) compares them with minimums. Asking
@@ -40,19 +40,27 @@ def matches(text: str, expected: str) -> bool:
 
 
 def answer_correct(
-    text: str, refused: bool, expect_any: Sequence[str], expect_all: Sequence[str], answerable: bool
+    text: str,
+    refused: bool,
+    expect_any: Sequence[str],
+    expect_all: Sequence[str],
+    answerable: bool,
+    expect_none: Sequence[str] = (),
 ) -> bool | None:
-    """Right answer? Unanswerable: a refusal. Answerable: not refused and expectations met.
+    """Right answer? Unanswerable: a refusal. Answerable: not refused, expectations met,
+    and nothing of `expect_none` (a drifted follow-up names the wrong person) in it.
 
     None when an answerable question states no expectation (nothing to judge).
     """
     if not answerable:
         return refused
-    if not expect_any and not expect_all:
+    if not (expect_any or expect_all or expect_none):
         return None
     if refused:
         return False
     if expect_any and not any(matches(text, e) for e in expect_any):
+        return False
+    if any(matches(text, e) for e in expect_none):
         return False
     return all(matches(text, e) for e in expect_all)
 
@@ -151,19 +159,22 @@ def score_turn(
     """Score one `Answer` against its `Turn`; pure given the answer."""
     ranked = [p.article_id for p in answer.passages[:k]]
     retrieval = retrieval_scores(ranked, turn.sources) if turn.answerable else None
-    distinct: dict[int, str] = {}
-    for c in answer.citations:
-        distinct.setdefault(c.n, c.passage.article_id)
-    cited = [] if answer.refused else list(distinct.values())
+    cited = [] if answer.refused else [c.article_id for c in answer.citations]
     precision, recall = citation_scores(cited, turn.sources) if turn.answerable else (None, None)
     correct = answer_correct(
-        answer.text, answer.refused, turn.expect_any, turn.expect_all, turn.answerable
+        answer.text,
+        answer.refused,
+        turn.expect_any,
+        turn.expect_all,
+        turn.answerable,
+        turn.expect_none,
     )
     missing: list[str] = []
     if turn.answerable and not answer.refused:
         if turn.expect_any and not any(matches(answer.text, e) for e in turn.expect_any):
             missing.append("any of: " + " | ".join(turn.expect_any))
         missing += [e for e in turn.expect_all if not matches(answer.text, e)]
+        missing += [f"not: {e}" for e in turn.expect_none if matches(answer.text, e)]
     return TurnScore(
         id=item_id if turns == 1 else f"{item_id}#{index}",
         item_id=item_id,
