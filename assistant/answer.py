@@ -22,6 +22,7 @@ import numpy as np
 from . import extractive
 from .citations import StreamNumbering, Verified, entities, is_refusal, verify
 from .config import Settings
+from .dates import spoken_date
 from .errors import AssistantError, ModelError
 from .filters import Filters
 from .followup import History, Query, rewrite_follow_up
@@ -29,10 +30,11 @@ from .ingest import Ingestor, ProgressFactory, Reporter, open_store
 from .models import Embedder, describe_error, make_chat_model, make_embedder
 from .phrases import REFUSAL, format_marker
 from .prompts import prompts
-from .retrieve import Retriever
+from .rerank import Reranker, lazy_reranker
+from .retrieve import Components, Retriever
 from .schema import Answer, Article, IngestReport, Passage
 from .store import Store
-from .text import content_stems, fold, spoken_date
+from .text import content_stems, fold
 
 _NOT_GIVEN: Any = object()
 
@@ -65,6 +67,7 @@ class Assistant:
         store: Store | None = None,
         embedder: Embedder | None = None,
         chat_model: Any = _NOT_GIVEN,
+        reranker: Any = _NOT_GIVEN,
     ) -> None:
         self.settings = settings
         # The answerer first: a misspelt one fails before the embedding model loads.
@@ -72,11 +75,22 @@ class Assistant:
         self.embedder = embedder or make_embedder(settings)
         self.store = store or open_store(settings)
         self.mode = "extractive" if self.chat_model is None else settings.llm_spec
+        self.reranker: Reranker | None = (
+            lazy_reranker(settings.reranker) if reranker is _NOT_GIVEN else reranker
+        )
         self.retriever = Retriever(
             self.store,
             self.embedder,
             fetch_k=settings.fetch_k,
             max_per_article=settings.max_per_article,
+            components=Components(
+                lexical=settings.lexical_search,
+                dates=settings.date_ranking,
+                diversify=settings.diversify,
+                rerank_depth=settings.rerank_depth,
+                rerank_mode=settings.rerank_mode,
+            ),
+            reranker=self.reranker,
         )
         self.vectors = SentenceVectors(self.embedder)
         self.prompts = prompts()

@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+from .dates import spoken_date
 from .schema import Article, Chunk
-from .text import sentence_spans, spoken_date
+from .text import sentence_spans
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 

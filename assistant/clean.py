@@ -15,52 +15,32 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
 
+from .dates import MONTH, WEEKDAY_NAMES, leading_date, parse_date, url_date
 from .schema import UNKNOWN_DATE
-
-_MONTHS = {
-    name: i
-    for i, names in enumerate(
-        [
-            ("january", "jan"),
-            ("february", "feb"),
-            ("march", "mar"),
-            ("april", "apr"),
-            ("may",),
-            ("june", "jun"),
-            ("july", "jul"),
-            ("august", "aug"),
-            ("september", "sep", "sept"),
-            ("october", "oct"),
-            ("november", "nov"),
-            ("december", "dec"),
-        ],
-        start=1,
-    )
-    for name in names
-}
-_MONTH = r"(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
-_DAY = r"(?P<day>\d{1,2})(?:st|nd|rd|th)?"
-_YEAR = r"(?P<year>(?:19|20)\d{2})"
-_WEEKDAY = r"(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?"
-
-_DATE_PATTERNS = [
-    re.compile(r"(?P<year>(?:19|20)\d{2})[-/.](?P<mnum>\d{1,2})[-/.](?P<day>\d{1,2})"),
-    re.compile(_WEEKDAY + _DAY + r"\s+(?:of\s+)?" + _MONTH + r",?\s+" + _YEAR, re.I),
-    re.compile(_WEEKDAY + _MONTH + r"\s+" + _DAY + r",?\s+" + _YEAR, re.I),
-]
 
 # A header line that is a date and little else: "• Sunday, 03 March 2024", "date 2025-02-07".
 _DATE_PREFIX = re.compile(
     r"^\s*(?:[•·\-*]\s*)?(?:(?:date|published|posted|updated|on)\s*:?\s*)?", re.I
 )
+# "Gulan Media December 3, 2023 News", "Example Wire, March 12, 2024": outlet, then date.
 _BYLINE_WITH_DATE = re.compile(
-    r"^(?P<outlet>[A-Z][\w&'’.\- ]{1,60}?)\s+(?P<date>" + _MONTH + r"\s+\d{1,2},?\s+\d{4})"
+    r"^(?P<outlet>[A-Z][\w&'’.\- ]{1,60}?)\s*[,|]?\s+(?P<date>"
+    + MONTH
+    + r"\.?\s+\d{1,2},?\s+\d{4})"
     r"(?:\s+(?:news|politics|world|opinion|analysis|middle east))?\s*$",
     re.I,
 )
 _BY_OUTLET = re.compile(r"^\s*(?:by|from)\s+(?P<outlet>[\w&'’.\- ]{2,40})\s*$", re.I)
+# "By Jane Doe | Example Wire | March 12, 2024", "By Jane Doe, Example Wire".
+_BYLINE_PARTS = re.compile(r"^\s*by\s+(?P<author>[^|,]{2,60}?)\s*[|,]\s*(?P<rest>.+)$", re.I)
+# A dateline opening the body: "BAGHDAD (Reuters) - ...", "Washington CNN — ...",
+# "CNN — ...": the agency is the outlet (a lone capitalised city names none).
+_DATELINE = re.compile(
+    r"^(?:(?P<city>[A-Z][A-Za-z.'’ -]{1,40}?)\s+)?"
+    r"(?:\((?P<agency>[A-Z][\w&.' ]{1,30})\)|(?P<bare>[A-Z][A-Z&.]{1,10}))"
+    r"\s*[—–-]+(?:\s|$)"
+)
 _ORIGINAL_SOURCE = re.compile(
     r"^\s*(?:original\s+source|source)\s*:\s*(?P<outlet>\S.{0,80})$", re.I
 )
@@ -107,56 +87,12 @@ class Cleaned:
     text: str
     date: str
     source: str
-    removed_lines: int
-
-
-def parse_date(text: str) -> str | None:
-    """The first full date (with a year) in `text` as ISO, or None."""
-    for pattern in _DATE_PATTERNS:
-        match = pattern.search(text)
-        if match and (iso := _to_iso(match)):
-            return iso
-    return None
-
-
-# News sites put the publication date in the path: /2024/01/05/, /2024-01-05/, /20240105/.
-_URL_DATE = re.compile(
-    r"/(?P<year>(?:19|20)\d{2})(?P<sep>[/-]?)(?P<mnum>0[1-9]|1[0-2])(?P=sep)"
-    r"(?P<day>0[1-9]|[12]\d|3[01])(?=[/._-]|$)"
-)
-
-
-def url_date(url: str) -> str | None:
-    """The publication date a news URL carries in its path, as ISO, or None.
-
-    Only full year-month-day groups count, so /2024/01/ (a section) or an id that
-    happens to hold digits is not taken for a date.
-    """
-    path = re.sub(r"^[a-z]+://[^/]+", "", url.strip(), flags=re.I).split("?", 1)[0]
-    for match in _URL_DATE.finditer(path):
-        if iso := _to_iso(match):
-            return iso
-    return None
-
-
-def _to_iso(match: re.Match[str]) -> str | None:
-    groups = match.groupdict()
-    month = int(groups["mnum"]) if groups.get("mnum") else _MONTHS[groups["month"].lower()]
-    try:
-        return date(int(groups["year"]), month, int(groups["day"])).isoformat()
-    except ValueError:
-        return None
 
 
 def _strip_leading_date(line: str) -> tuple[str | None, str]:
-    """If `line` starts with a date, return (iso, rest of the line)."""
+    """If `line` starts with a date ("Published: March 5, 2024 ..."): (ISO, the rest)."""
     prefix = _DATE_PREFIX.match(line)
-    head = line[prefix.end() if prefix else 0 :]
-    for pattern in _DATE_PATTERNS:
-        match = pattern.match(head)
-        if match and (iso := _to_iso(match)):
-            return iso, head[match.end() :].lstrip(" ,.-–—|").rstrip()
-    return None, line
+    return leading_date(line[prefix.end() if prefix else 0 :])
 
 
 def _is_furniture(line: str) -> bool:
@@ -214,12 +150,15 @@ def _read_header(lines: list[str]) -> tuple[_Header, int]:
         if _is_paragraph(line):
             body_start = i
             break
-        if m := _BYLINE_WITH_DATE.match(line):
+        if (m := _BYLINE_WITH_DATE.match(line)) and not _is_weekday(m.group("outlet")):
             header.source = header.source or m.group("outlet").strip()
             header.byline_date = header.byline_date or parse_date(m.group("date"))
             continue
         if m := _BY_OUTLET.match(line):
             header.source = header.source or m.group("outlet").strip()
+            continue
+        if m := _BYLINE_PARTS.match(line):
+            _read_byline(m.group("rest"), header)
             continue
         iso, rest = _strip_leading_date(line)
         if iso:
@@ -227,11 +166,46 @@ def _read_header(lines: list[str]) -> tuple[_Header, int]:
             if not rest:
                 continue
             line = rest
+        agency, end = dateline_outlet(line)
+        if agency and end >= len(line):
+            header.source = header.source or agency  # "CNN —" above the body
+            continue
         if _is_furniture(line) or len(line) > 250:
             continue
         header.candidates.append(line)
     header.title = _choose_title(header.candidates)
     return header, body_start
+
+
+def _is_weekday(word: str) -> bool:
+    """ "Tuesday, March 5, 2024" is a date line, not an outlet called Tuesday."""
+    return word.strip(" ,").lower() in WEEKDAY_NAMES
+
+
+def _read_byline(rest: str, header: _Header) -> None:
+    """The parts after "By <author>": a date and an outlet, in any order."""
+    parts = rest.split("|") if "|" in rest else re.split(r",\s+(?=[A-Z])", rest)
+    for part in (p.strip() for p in parts):
+        iso = parse_date(part)
+        if iso:
+            header.byline_date = header.byline_date or iso
+        elif part and not re.search(r"\d", part):
+            header.source = header.source or part
+
+
+def dateline_outlet(paragraph: str) -> tuple[str, int]:
+    """The agency a dateline names ("BAGHDAD (Reuters) —" -> "Reuters"), and where the
+    dateline ends; ("", 0) when the paragraph opens with none."""
+    m = _DATELINE.match(paragraph)
+    if not m:
+        return "", 0
+    agency = m.group("agency") or ""
+    bare = m.group("bare") or ""
+    if bare and not m.group("city") and len(bare) > 5:
+        return "", 0  # "TEHRAN –": a city, no agency
+    if bare and m.group("city") and m.group("city").isupper():
+        return "", 0  # "NEW YORK AP –" is rare; "SAN JUAN –" is a city in two words
+    return (agency or bare).strip(), m.end()
 
 
 def _choose_title(candidates: list[str]) -> str:
@@ -245,7 +219,16 @@ def _choose_title(candidates: list[str]) -> str:
 
 
 def _title_from_body(text: str, limit: int = 110) -> str:
-    """A title for an article with none: its first sentence, without a dateline, shortened."""
+    """A title for an article with none: the first headline-like line of the body (a
+    subhead), else its first sentence without a dateline, shortened."""
+    for line in text.split("\n"):
+        words = line.split()
+        if (
+            3 <= len(words) <= 15
+            and not _is_paragraph(line)
+            and not line.rstrip().endswith((".", ":", ";", ","))
+        ):
+            return line.strip()
     first = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
     first = re.sub(r"^[A-Z][A-Z .]{2,30}\s*[–—-]\s*", "", first)  # "TEHRAN – "
     if len(first) <= limit:
@@ -270,7 +253,6 @@ def clean_article(
             found_source = found_source or _outlet_name(m.group("outlet"))
             continue
         kept.append(line)
-    removed = len(lines) - len(kept)
 
     header, body_start = _read_header(kept)
     if body_start >= len(kept):
@@ -282,8 +264,12 @@ def clean_article(
         if iso:
             header.date = header.date or iso
             body_lines[0] = rest
+    if body_lines:
+        agency, end = dateline_outlet(body_lines[0])
+        header.source = header.source or agency
+        if agency and end >= len(body_lines[0]):
+            body_lines[0] = ""  # "CNN —" on a line of its own: metadata, not body
     body_kept = [ln for ln in body_lines if not _is_furniture(ln)]
-    removed += len(body_lines) - len(body_kept) + body_start
     body = _join_paragraphs(line for line in body_kept if header.title != line)
 
     final_title = title.strip() or header.title
@@ -294,13 +280,16 @@ def clean_article(
         article_text = body
     else:
         article_text = f"{final_title}\n\n{body}" if body else final_title
+    # The outlet: the metadata's, a source line's, a byline's or dateline's, else the
+    # site the article was fetched from ("https://www.cnn.com/..." -> "cnn.com").
+    outlet = found_source or header.source or (_outlet_name(url) if is_web_url(url) else "")
     return Cleaned(
-        title=final_title,
-        text=article_text.strip(),
-        date=final_date,
-        source=(found_source or header.source).strip(),
-        removed_lines=removed,
+        title=final_title, text=article_text.strip(), date=final_date, source=outlet.strip()
     )
+
+
+def is_web_url(value: str) -> bool:
+    return bool(re.match(r"https?://[^/\s]+\.[^/\s]+", value.strip(), re.I))
 
 
 def _join_paragraphs(lines: Iterable[str]) -> str:

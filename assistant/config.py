@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     k: int = 6
     fetch_k: int = 40
     max_per_article: int = 3
+    reranker: str = "local:ms-marco-MiniLM-L-12-v2"
+    rerank_depth: int = 20
+    rerank_mode: str = "fuse"
+    lexical_search: bool = True
+    date_ranking: bool = True
+    diversify: bool = True
     refusal_threshold: float = 0.25
     extractive_sentences: int = 3
     support_threshold: float = 0.5
@@ -87,6 +93,20 @@ class Settings(BaseSettings):
     def _precision(cls, value: str) -> str:
         if value not in {"fp32", "bf16"}:
             raise ValueError("embed_precision must be fp32 or bf16")
+        return value
+
+    @field_validator("rerank_mode")
+    @classmethod
+    def _rerank_mode(cls, value: str) -> str:
+        if value not in {"fuse", "replace"}:
+            raise ValueError("rerank_mode must be fuse or replace")
+        return value
+
+    @field_validator("rerank_depth")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must be 0 or more")
         return value
 
     @field_validator("k", "fetch_k", "max_per_article", "extractive_sentences")

@@ -16,17 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .citations import EmbedFn, entities
+from .dates import MONTH as _MONTH
+from .dates import WEEKDAY as _WEEKDAY
 from .followup import Query
 from .phrases import format_marker
 from .schema import Passage
 from .text import content_stems, sentence_spans
 
-# Spelled out, not calendar.month_name: that follows the process locale.
-_MONTH = (
-    r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
-)
 _DATEISH = re.compile(
-    rf"\b(?:(?:19|20)\d{{2}}|{_MONTH}|monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+    rf"\b(?:(?:19|20)\d{{2}}|{_MONTH}|{_WEEKDAY}"
     r"|yesterday|last (?:week|month|year))\b",
     re.I,
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .clean import parse_date
+from .dates import parse_date
 from .errors import ConfigError
 
 

@@ -3,8 +3,11 @@
 Reciprocal rank fusion merges the two rankings, so neither score scale has to
 be calibrated against the other. A question that names a year or month, or
 asks for the latest/earliest, adds a third ranking by the articles' dates.
-The final pick spreads passages across articles instead of returning k chunks
-of one article. This module embeds the question but never calls a chat model.
+An optional cross-encoder (`rerank.py`) re-orders the best fused candidates. The
+final pick spreads passages across articles instead of returning k chunks of one
+article. Each stage can be switched off (`Components`) and is measured on its
+own by the benchmark's ablation. This module embeds the question and may call
+the reranker; it never calls a chat model.
 """
 
 from __future__ import annotations
@@ -12,26 +15,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from .dates import MONTH_NAMES
 from .filters import Filters
 from .models import Embedder
+from .rerank import Reranker, rounded
 from .schema import Passage
 from .store import Store
 
 _RRF_K = 60
-_MONTHS = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-]
 _LATEST = re.compile(
     r"\b(latest|most recent|newest|last|recently|recent|current|this (?:week|month)|today"
     r"|yesterday)\b",
@@ -52,7 +43,7 @@ class DateIntent:
 def date_intent(question: str) -> DateIntent:
     years = re.findall(r"\b((?:19|20)\d{2})\b", question)
     month = next(
-        (i for i, m in enumerate(_MONTHS, 1) if re.search(rf"\b{m}\b", question, re.I)), None
+        (i for i, m in enumerate(MONTH_NAMES, 1) if re.search(rf"\b{m}\b", question, re.I)), None
     )
     order = (
         "latest" if _LATEST.search(question) else "earliest" if _EARLIEST.search(question) else None
@@ -60,34 +51,87 @@ def date_intent(question: str) -> DateIntent:
     return DateIntent(int(years[0]) if years else None, month if years else None, order)
 
 
+@dataclass(frozen=True)
+class Components:
+    """Which stages of retrieval run (each can be switched off in the settings and is
+    measured on its own by benchmarks/realtimeqa.py's ablation)."""
+
+    lexical: bool = True  # BM25 beside dense search, fused by RRF
+    dates: bool = True  # a date-ordered ranking for questions that name a time
+    diversify: bool = True  # spread the k passages across articles
+    rerank_depth: int = 0  # fused candidates the reranker re-orders (0: none)
+    # How the judge's order is used: "fuse" (RRF with the fused order, so date intent and
+    # the lexical match still count) or "replace" (the judge's order alone).
+    rerank_mode: str = "fuse"
+
+
 class Retriever:
     """Finds the k passages most likely to answer a question."""
 
-    def __init__(self, store: Store, embedder: Embedder, *, fetch_k: int, max_per_article: int):
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        *,
+        fetch_k: int,
+        max_per_article: int,
+        components: Components = Components(),
+        reranker: Reranker | None = None,
+    ):
         self.store = store
         self.embedder = embedder
         self.fetch_k = fetch_k
         self.max_per_article = max_per_article
+        self.components = components
+        self.reranker = reranker
 
     def retrieve(self, question: str, k: int, filters: Filters | None = None) -> list[Passage]:
-        filters = filters or Filters()
+        """The k best passages, best first (fewer when fewer match the filters)."""
+        ranked = self.rank(question, filters or Filters())
+        if self.components.diversify:
+            return diversify(ranked, k, self.max_per_article)
+        return ranked[:k]
+
+    def rank(self, question: str, filters: Filters) -> list[Passage]:
+        """Every candidate, fused, date-aware and re-ordered by the reranker, best first;
+        `Passage.score` is the fused score and `Passage.dense` the cosine to the question."""
         vector = self.embedder.embed_query(question)
         dense = self.store.dense_search(vector, self.fetch_k, filters)
-        lexical = self.store.lexical_search(question, self.fetch_k, filters)
+        lexical = (
+            self.store.lexical_search(question, self.fetch_k, filters)
+            if self.components.lexical
+            else []
+        )
         sims = {p.chunk_id: sim for p, sim in dense}
         pool = {p.chunk_id: p for p, _ in dense} | {p.chunk_id: p for p, _ in lexical}
         missing = [cid for cid in pool if cid not in sims]
         sims.update(self.store.similarities(vector, missing))
         rankings = [[p.chunk_id for p, _ in dense], [p.chunk_id for p, _ in lexical]]
-        fused = rrf(rankings)
-        intent = date_intent(question)
-        if intent.year or intent.order:
-            fused = rrf([*rankings, _date_ranking(intent, fused, pool)])
+        fused = rrf([r for r in rankings if r])
         ranked = [
             replace(pool[cid], score=score, dense=sims.get(cid, 0.0))
             for cid, score in sorted(fused.items(), key=lambda kv: -kv[1])
         ]
-        return diversify(ranked, k, self.max_per_article)
+        ranked = self._rerank(question, ranked)
+        intent = date_intent(question)
+        if self.components.dates and (intent.year or intent.order):
+            # Last, so neither fusion nor the judge (which cannot see dates) undoes it.
+            ranked = _by_date_intent(intent, ranked)
+        return ranked
+
+    def _rerank(self, question: str, ranked: list[Passage]) -> list[Passage]:
+        """The first `rerank_depth` candidates re-ordered by the cross-encoder; the rest
+        keep their fused order after them. Ties (at the judge's precision) keep the
+        fused order."""
+        depth = self.components.rerank_depth
+        if self.reranker is None or depth <= 0 or not ranked:
+            return ranked
+        head, tail = ranked[:depth], ranked[depth:]
+        judged = rounded(self.reranker.score(question, [p.text for p in head]))
+        order = [head[i] for i in sorted(range(len(head)), key=lambda i: (-judged[i], i))]
+        # Rank-based scores on the RRF scale, so diversification weighs a second passage
+        # of one article against the next article's the same way as without a reranker.
+        return [replace(p, score=1.0 / (_RRF_K + rank + 1)) for rank, p in enumerate(order + tail)]
 
 
 def rrf(rankings: list[list[str]]) -> dict[str, float]:
@@ -99,16 +143,26 @@ def rrf(rankings: list[list[str]]) -> dict[str, float]:
     return scores
 
 
-def _date_ranking(
-    intent: DateIntent, fused: dict[str, float], pool: dict[str, Passage]
-) -> list[str]:
-    """The fused candidates re-ordered by what the question says about time."""
-    relevant = sorted(fused, key=lambda cid: -fused[cid])[: max(10, len(fused) // 2)]
+def _by_date_intent(intent: DateIntent, ranked: list[Passage]) -> list[Passage]:
+    """The ranking fused (RRF) with the same passages ordered by what the question says
+    about time: the named year/month's passages, or the newest/oldest first."""
+    by_id = {p.chunk_id: p for p in ranked}
+    order = [p.chunk_id for p in ranked]
+    scores = rrf([order, _date_ranking(intent, ranked)])
+    return [
+        replace(by_id[cid], score=scores[cid]) for cid in sorted(order, key=lambda c: -scores[c])
+    ]
+
+
+def _date_ranking(intent: DateIntent, ranked: list[Passage]) -> list[str]:
+    """The better half of the candidates re-ordered by what the question says about time."""
+    relevant = ranked[: max(10, len(ranked) // 2)]
     if intent.year:
         prefix = f"{intent.year:04d}" + (f"-{intent.month:02d}" if intent.month else "")
-        return [cid for cid in relevant if pool[cid].date.startswith(prefix)]
-    dated = [cid for cid in relevant if pool[cid].date[:4].isdigit()]
-    return sorted(dated, key=lambda cid: pool[cid].date, reverse=intent.order == "latest")
+        return [p.chunk_id for p in relevant if p.date.startswith(prefix)]
+    dated = [p for p in relevant if p.date[:4].isdigit()]
+    newest_first = intent.order == "latest"
+    return [p.chunk_id for p in sorted(dated, key=lambda p: p.date, reverse=newest_first)]
 
 
 #: Priority kept by a passage per passage already picked from its article. RRF scores of

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date
 from functools import lru_cache
 
 _POSSESSIVE = re.compile(r"'s\b")
@@ -141,12 +140,3 @@ def content_stems_list(text: str) -> list[str]:
 
 def content_stems(text: str) -> set[str]:
     return set(content_stems_list(text))
-
-
-def spoken_date(iso: str) -> str:
-    """'2024-03-05' -> 'March 5, 2024'; anything that is not an ISO date -> ''."""
-    try:
-        day = date.fromisoformat(iso)
-    except ValueError:
-        return ""
-    return f"{day:%B} {day.day}, {day.year}"

@@ -1,32 +1,36 @@
-"""RealTime QA benchmark: this product's retrieval against the LangChain tutorial pipeline.
+"""RealTime QA benchmark: an ablation of the product's retrieval against the LangChain tutorial.
 
-    python benchmarks/realtimeqa.py ../shared/benchmarks/realtimeqa [--k 4] [--weeks 20240105 ...]
+    python benchmarks/realtimeqa.py ../shared/benchmarks/realtimeqa         # tune here
+    python benchmarks/realtimeqa.py ../shared/benchmarks/realtimeqa-check   # check here
+    python benchmarks/realtimeqa.py DATA --variants dense +rerank tutorial --weeks 20240105
 
 DATA_DIR holds one folder per week with `articles.jsonl` (id, url, title, text,
 retrieved) and `questions.jsonl` (question, choices, answer_index, answer). The
-data is read where it lies and never copied. For every week, both pipelines get
-a fresh collection in a temporary folder and answer every question at the same k:
+data is read where it lies and never copied. For every week, three chunkings are
+built in a temporary folder and every variant answers every question:
 
-  product   `Assistant.ingest` of the week's articles.jsonl (the path a user takes:
-            cleaning, metadata, sentence-aware chunks, hybrid retrieval)
-  tutorial  RecursiveCharacterTextSplitter(1000, 200) over the article texts, the
-            same embedding model, langchain_chroma.Chroma similarity search
+  product chunks  `Assistant.ingest` of the week's articles.jsonl (the path a user
+                  takes: cleaning, metadata, sentence-aware chunks)
+  tutorial        RecursiveCharacterTextSplitter(1000, 200) over the raw texts, the
+                  same embedding model, langchain_chroma.Chroma similarity search
+  cross           the tutorial's chunks written into a product store, so the
+                  product's hybrid retrieval runs over them
 
-Figures, per week and overall:
-  answer_recall@k  the gold choice's text occurs in one of the top-k chunks
-  mc_acc           the four choices shown, the answer names the gold choice; with
-                   the extractive answerer (the default), the choice best supported
-                   by the retrieved passages (the same scorer for both pipelines);
-                   with --llm, the model answers from the passages and the choice
-                   its reply names is taken
-  ceiling          the gold text occurs anywhere in the week's articles
-  answer_recall@d  the same at other depths (--depths, default 1 2 4 10 20): how much
-                   a better re-ordering of what retrieval already finds could gain at
-                   k. One retrieval at the deepest depth serves all: its first k are
-                   the k passages (the product's greedy pick and Chroma's nearest
-                   neighbours both keep their order as the depth grows)
+The variants (VARIANTS below) switch the product's own stages on one by one:
+dense only; + BM25 (RRF); + date ranking; + diversification (the product without a
+reranker); + the cross-encoder re-ordering the top 20; and the tutorial with and
+without the cross-encoder; and the product's hybrid retrieval over the tutorial's
+chunks.
 
-The last line printed is one JSON object with every figure.
+Figures, per variant over all weeks:
+  answer_recall@d  the gold choice's text occurs in one of the top-d passages
+  mc_acc           the four choices shown, the choice best supported by the top-k
+                   passages (the same scorer for every variant); with --llm, the
+                   model answers from the passages and the choice its reply names
+  ceiling          the gold text occurs anywhere in the week's raw articles, and
+                   anywhere in the product's cleaned articles (what cleaning loses)
+
+A table, then one JSON line with every figure.
 """
 
 from __future__ import annotations
@@ -158,26 +162,46 @@ def load_weeks(data_dir: Path, only: Sequence[str] | None) -> list[Week]:
 
 
 # --- pipelines -------------------------------------------------------------------------------
+#: Retrieval variants, each a composition of the product's own stages (`Components`), over
+#: the product's chunks ("product"), the tutorial's chunks in a product store ("cross"), or
+#: the tutorial pipeline itself ("tutorial").
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "dense": ("product", {"lexical": False, "dates": False, "diversify": False}),
+    "+bm25": ("product", {"dates": False, "diversify": False}),
+    "+dates": ("product", {"diversify": False}),
+    "+diversify": ("product", {}),
+    "+rerank": ("product", {"rerank_depth": 20, "rerank_mode": "replace"}),
+    "+rerank-fused": ("product", {"rerank_depth": 20, "rerank_mode": "fuse"}),
+    "rerank-diversify": (
+        "product",
+        {"diversify": False, "rerank_depth": 20, "rerank_mode": "replace"},
+    ),
+    "tutorial": ("tutorial", {}),
+    "tutorial+rerank": ("tutorial", {"rerank_depth": 20}),
+    "hybrid-on-tutorial-chunks": ("cross", {}),
+    "hybrid+rerank-on-tutorial-chunks": ("cross", {"rerank_depth": 20, "rerank_mode": "replace"}),
+}
+
+
 class Scorer:
-    """Shared by both pipelines so only retrieval differs."""
+    """Shared by every variant so only retrieval differs."""
 
     def __init__(self, embedder: Any, chat_model: Any) -> None:
+        from assistant.answer import SentenceVectors
+
         self.embedder = embedder
+        self.vectors = SentenceVectors(embedder)  # passages recur across variants
         self.chat_model = chat_model
 
     def mc_extractive(self, choices: Sequence[str], passages: Sequence[str]) -> int:
-        import numpy as np
-
         if not passages:
             return pick_choice(choices, passages)
-        c = self.embedder.embed([gold_text(x) for x in choices])
-        p = self.embedder.embed(list(passages))
-        sims = (np.asarray(c) @ np.asarray(p).T).max(axis=1).tolist()
+        c = self.vectors([gold_text(x) for x in choices])
+        p = self.vectors(list(passages))
+        sims = (c @ p.T).max(axis=1).tolist()
         return pick_choice(choices, passages, sims)
 
-    def mc_tutorial_llm(
-        self, question: str, choices: Sequence[str], passages: Sequence[str]
-    ) -> int | None:
+    def mc_llm(self, question: str, choices: Sequence[str], passages: Sequence[str]) -> int | None:
         prompt = TUTORIAL_PROMPT.format(
             question=choices_block(question, choices), context="\n\n".join(passages)
         )
@@ -185,42 +209,51 @@ class Scorer:
         return named_choice(str(getattr(reply, "content", reply)), choices)
 
 
-def run_product(
-    week: Week, k: int, depth: int, llm: str, scorer: Scorer, tmp: Path
-) -> list[dict[str, Any]]:
+@dataclass
+class Stores:
+    """One week's three chunkings: the product's, the tutorial's (LangChain Chroma), and
+    the tutorial's chunks in a product store (for hybrid retrieval over them)."""
+
+    product: Any
+    tutorial: Any
+    cross: Any
+
+
+def build_stores(week: Week, scorer: Scorer, tmp: Path, names: set[str]) -> Stores:
     from assistant.answer import Assistant
     from assistant.config import Settings
 
-    settings = Settings(data_dir=tmp / "product", collection=f"rtqa_{week.name}", llm=llm, k=k)
-    assistant = Assistant(settings, embedder=scorer.embedder, chat_model=scorer.chat_model)
-    started = time.perf_counter()
-    problems: list[str] = []
-    report = assistant.ingest([str(week.folder / "articles.jsonl")], report=problems.append)
-    log(f"  product : {report.summary()} in {time.perf_counter() - started:.0f}s")
-    for line in problems[:5]:
-        log(f"            {line}")
-    rows = []
-    for q in week.questions:
-        deeper = [p.text for p in assistant.retrieve(q["question"], k=depth)]
-        passages = deeper[:k]
-        if scorer.chat_model is None:
-            picked: int | None = scorer.mc_extractive(q["choices"], passages)
-        else:
-            answer = assistant.ask(choices_block(q["question"], q["choices"]))
-            picked = named_choice(answer.text, q["choices"])
-        rows.append(_row(q, passages, picked, deeper))
-    return rows
+    kinds = {VARIANTS[n][0] for n in names}
+    settings = Settings(_env_file=None, data_dir=tmp / "product", collection=f"rtqa_{week.name}")  # type: ignore[call-arg]
+    product = cross = tutorial = None
+    if "product" in kinds:
+        started = time.perf_counter()
+        assistant = Assistant(settings, embedder=scorer.embedder, chat_model=None, reranker=None)
+        problems: list[str] = []
+        report = assistant.ingest([str(week.folder / "articles.jsonl")], report=problems.append)
+        log(f"  product : {report.summary()} in {time.perf_counter() - started:.0f}s")
+        product = assistant.store
+    docs = tutorial_chunks(week) if kinds & {"tutorial", "cross"} else []
+    if "tutorial" in kinds:
+        tutorial = tutorial_store(week, docs, scorer, tmp)
+    if "cross" in kinds:
+        cross = cross_store(week, docs, scorer, settings.model_copy(update={"collection": "x"}))
+    return Stores(product, tutorial, cross)
 
 
-def run_tutorial(week: Week, k: int, depth: int, scorer: Scorer, tmp: Path) -> list[dict[str, Any]]:
-    from langchain_chroma import Chroma
+def tutorial_chunks(week: Week) -> list[Any]:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    started = time.perf_counter()
     splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
-    docs = splitter.create_documents(
+    return splitter.create_documents(
         [a["text"] for a in week.articles], metadatas=[{"id": a["id"]} for a in week.articles]
     )
+
+
+def tutorial_store(week: Week, docs: list[Any], scorer: Scorer, tmp: Path) -> Any:
+    from langchain_chroma import Chroma
+
+    started = time.perf_counter()
     store = Chroma.from_documents(
         docs,
         embedding=scorer.embedder,
@@ -228,15 +261,84 @@ def run_tutorial(week: Week, k: int, depth: int, scorer: Scorer, tmp: Path) -> l
         persist_directory=str(tmp / "tutorial"),
     )
     log(f"  tutorial: {len(docs)} chunks in {time.perf_counter() - started:.0f}s")
-    rows = []
-    for q in week.questions:
-        deeper = [d.page_content for d in store.similarity_search(q["question"], k=depth)]
-        passages = deeper[:k]
-        if scorer.chat_model is None:
-            picked: int | None = scorer.mc_extractive(q["choices"], passages)
-        else:
-            picked = scorer.mc_tutorial_llm(q["question"], q["choices"], passages)
-        rows.append(_row(q, passages, picked, deeper))
+    return store
+
+
+def cross_store(week: Week, docs: list[Any], scorer: Scorer, settings: Any) -> Any:
+    """The tutorial's raw chunks written into a product store, with each article's
+    cleaned metadata (date, outlet, title), so hybrid retrieval can run over them."""
+    from assistant.filters import date_ord
+    from assistant.ingest import open_store
+    from assistant.sources import from_record
+
+    meta = {}
+    for a in week.articles:
+        try:
+            art = from_record(a, where=a["id"], default_id=a["id"])
+        except Exception:  # an empty record: the tutorial chunks none of it either
+            continue
+        meta[a["id"]] = {"title": art.title, "date": art.date, "source": art.source}
+    store = open_store(settings)
+    texts = [d.page_content for d in docs]
+    ids = [f"{d.metadata['id']}#t#{i}" for i, d in enumerate(docs)]
+    metas = [
+        {
+            "article_id": d.metadata["id"],
+            **meta.get(d.metadata["id"], {"title": "", "date": "unknown", "source": ""}),
+            "date_ord": date_ord(meta.get(d.metadata["id"], {}).get("date", "unknown")),
+            "url": "",
+            "start": 0,
+            "end": len(d.page_content),
+        }
+        for d in docs
+    ]
+    store.upsert(ids, scorer.embedder.embed(texts), texts, metas)
+    return store
+
+
+def ranked_texts(
+    name: str, question: str, depth: int, stores: Stores, scorer: Scorer, reranker: Any
+) -> list[str]:
+    """The variant's top `depth` passage texts for a question, best first."""
+    from assistant.retrieve import Components, Retriever
+
+    kind, flags = VARIANTS[name]
+    if kind == "tutorial":
+        found = [d.page_content for d in stores.tutorial.similarity_search(question, k=depth)]
+        if flags.get("rerank_depth"):
+            head = found[: flags["rerank_depth"]]
+            scores = reranker.score(question, head)
+            order = sorted(range(len(head)), key=lambda i: (-round(float(scores[i]), 2), i))
+            found = [head[i] for i in order] + found[len(head) :]
+        return found[:depth]
+    retriever = Retriever(
+        stores.product if kind == "product" else stores.cross,
+        scorer.embedder,
+        fetch_k=max(40, depth),
+        max_per_article=3,
+        components=Components(**flags),
+        reranker=reranker,
+    )
+    return [p.text for p in retriever.retrieve(question, depth)]
+
+
+def run_variants(
+    week: Week, names: list[str], k: int, depth: int, scorer: Scorer, reranker: Any, tmp: Path
+) -> dict[str, list[dict[str, Any]]]:
+    stores = build_stores(week, scorer, tmp, set(names))
+    rows: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    for name in names:
+        started = time.perf_counter()
+        for q in week.questions:
+            deeper = ranked_texts(name, q["question"], depth, stores, scorer, reranker)
+            passages = deeper[:k]
+            if scorer.chat_model is None:
+                picked: int | None = scorer.mc_extractive(q["choices"], passages)
+            else:
+                picked = scorer.mc_llm(q["question"], q["choices"], passages)
+            rows[name].append(_row(q, passages, picked, deeper))
+        per_q = (time.perf_counter() - started) / max(1, len(week.questions))
+        log(f"  {name:<34} {per_q:.2f} s/question")
     return rows
 
 
@@ -267,12 +369,24 @@ def figures(rows: list[dict[str, Any]], k: int, depths: Sequence[int] = ()) -> d
     return out
 
 
-def ceiling(week: Week) -> list[bool]:
-    texts = [normalize(a.get("title", "") + "\n" + a["text"]) for a in week.articles]
-    out = []
+def ceiling(week: Week) -> tuple[list[bool], list[bool]]:
+    """Per question: is the gold text anywhere in the week's raw articles, and anywhere in
+    the product's cleaned articles (what cleaning keeps)?"""
+    from assistant.sources import from_record
+
+    raw = [normalize(a.get("title", "") + "\n" + a["text"]) for a in week.articles]
+    cleaned = []
+    for a in week.articles:
+        try:
+            art = from_record(a, where=a["id"], default_id=a["id"])
+            cleaned.append(normalize(art.title + "\n" + art.text))
+        except Exception:  # a record with no text
+            continue
+    out: tuple[list[bool], list[bool]] = ([], [])
     for q in week.questions:
         needle = normalize(gold_text(q["choices"][q["answer_index"]]))
-        out.append(bool(needle) and any(needle in t for t in texts))
+        out[0].append(bool(needle) and any(needle in t for t in raw))
+        out[1].append(bool(needle) and any(needle in t for t in cleaned))
     return out
 
 
@@ -283,8 +397,15 @@ def log(line: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dir", type=Path, help="folder of <week>/{articles,questions}.jsonl")
-    parser.add_argument("--k", type=int, default=4, help="passages per question, both pipelines")
+    parser.add_argument("--k", type=int, default=4, help="passages per question, every variant")
     parser.add_argument("--weeks", nargs="+", help="only these week folders (e.g. 20240105)")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(VARIANTS),
+        choices=list(VARIANTS),
+        help="retrieval variants to compare (default: all)",
+    )
     parser.add_argument(
         "--llm", default="extractive", help="answerer for mc_acc (default extractive)"
     )
@@ -293,8 +414,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--depths",
         type=int,
         nargs="+",
-        default=[1, 2, 4, 10, 20],
-        help="also report answer_recall at these depths (default 1 2 4 10 20)",
+        default=[1, 2, 4, 10],
+        help="report answer_recall at these depths (default 1 2 4 10)",
     )
     args = parser.parse_args(argv)
     if args.k < 1 or min(args.depths) < 1:
@@ -304,76 +425,59 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from assistant.config import Settings
     from assistant.models import make_chat_model, make_embedder
+    from assistant.rerank import make_reranker
 
-    base = Settings(llm=args.llm)
+    base = Settings(_env_file=None, llm=args.llm)  # type: ignore[call-arg]
     scorer = Scorer(make_embedder(base), make_chat_model(base))
+    reranker = make_reranker(base.reranker)
     weeks = load_weeks(args.data_dir, args.weeks)
-    k = args.k
-    key = f"answer_recall@{k}"
-    depths = sorted({*args.depths, k})
-    result: dict[str, Any] = {"k": k, "mode": args.llm, "weeks": {}}
-    all_rows: dict[str, list[dict[str, Any]]] = {"product": [], "tutorial": []}
-    all_ceiling: list[bool] = []
+    depths = sorted({*args.depths, args.k})
+    names: list[str] = args.variants
+    rows: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    reach: tuple[list[bool], list[bool]] = ([], [])
+    result: dict[str, Any] = {"k": args.k, "mode": args.llm, "data": str(args.data_dir)}
     details = args.details.open("w", encoding="utf-8") if args.details else None
     started = time.perf_counter()
     for week in weeks:
         log(f"week {week.name}: {len(week.articles)} articles, {len(week.questions)} questions")
         with tempfile.TemporaryDirectory(prefix=f"rtqa-{week.name}-") as tmp:
-            product = run_product(week, k, depths[-1], args.llm, scorer, Path(tmp))
-            tutorial = run_tutorial(week, k, depths[-1], scorer, Path(tmp))
-        reach = ceiling(week)
-        all_rows["product"] += product
-        all_rows["tutorial"] += tutorial
-        all_ceiling += reach
-        fig: dict[str, Any] = {
-            "questions": len(week.questions),
-            "ceiling": round(sum(reach) / max(1, len(reach)), 3),
-            "product": figures(product, k, depths),
-            "tutorial": figures(tutorial, k, depths),
-        }
-        result["weeks"][week.name] = fig
-        log(
-            f"  {key}: product {fig['product'][key]:.3f}  tutorial {fig['tutorial'][key]:.3f}"
-            f"  | mc_acc: product {fig['product']['mc_acc']:.3f}"
-            f"  tutorial {fig['tutorial']['mc_acc']:.3f}  | ceiling {fig['ceiling']:.3f}"
-        )
+            week_rows = run_variants(week, names, args.k, depths[-1], scorer, reranker, Path(tmp))
+        raw, cleaned = ceiling(week)
+        reach[0].extend(raw)
+        reach[1].extend(cleaned)
+        for name in names:
+            rows[name] += week_rows[name]
         if details:
-            for p, t, c in zip(product, tutorial, reach, strict=True):
-                details.write(
-                    json.dumps({"week": week.name, "product": p, "tutorial": t, "in_articles": c})
-                    + "\n"
-                )
+            for i, q in enumerate(week.questions):
+                line = {"week": week.name, "id": q["id"], "in_raw": raw[i], "in_clean": cleaned[i]}
+                details.write(json.dumps({**line, **{n: week_rows[n][i] for n in names}}) + "\n")
     if details:
         details.close()
-    overall: dict[str, Any] = {
-        "questions": len(all_ceiling),
-        "ceiling": round(sum(all_ceiling) / max(1, len(all_ceiling)), 3),
-        "product": figures(all_rows["product"], k, depths),
-        "tutorial": figures(all_rows["tutorial"], k, depths),
-    }
-    overall["delta"] = {
-        m: round(overall["product"][m] - overall["tutorial"][m], 3) for m in overall["product"]
-    }
-    result["overall"] = overall
+    result["questions"] = len(reach[0])
+    result["ceiling_raw"] = round(sum(reach[0]) / max(1, len(reach[0])), 3)
+    result["ceiling_cleaned"] = round(sum(reach[1]) / max(1, len(reach[1])), 3)
+    result["lost_by_cleaning"] = sum(r and not c for r, c in zip(*reach, strict=True))
+    result["variants"] = {n: figures(rows[n], args.k, depths) for n in names}
     result["seconds"] = round(time.perf_counter() - started, 1)
-    log("")
-    log(
-        f"{'weeks':<10}{'n':>5}  {'product ' + key:>24}{'tutorial ' + key:>25}"
-        f"{'product mc':>12}{'tutorial mc':>13}{'ceiling':>9}"
-    )
-    for name, fig in [*result["weeks"].items(), ("overall", overall)]:
-        log(
-            f"{name:<10}{fig['questions']:>5}  "
-            f"{fig['product'][key]:>24.3f}{fig['tutorial'][key]:>25.3f}"
-            f"{fig['product']['mc_acc']:>12.3f}{fig['tutorial']['mc_acc']:>13.3f}{fig['ceiling']:>9.3f}"
-        )
-    log("")
-    log(f"{'answer_recall@d':<16}" + "".join(f"{'@' + str(d):>8}" for d in depths))
-    for pipeline in ("product", "tutorial"):
-        curve = overall[pipeline]
-        log(f"{pipeline:<16}" + "".join(f"{curve[f'answer_recall@{d}']:>8.3f}" for d in depths))
+    print_table(result, names, depths)
     print(json.dumps(result, sort_keys=True), flush=True)
     return 0
+
+
+def print_table(result: dict[str, Any], names: list[str], depths: list[int]) -> None:
+    log("")
+    log(
+        f"{result['data']}: {result['questions']} questions; gold text in the raw articles "
+        f"{result['ceiling_raw']:.3f}, in the cleaned ones {result['ceiling_cleaned']:.3f} "
+        f"({result['lost_by_cleaning']} lost by cleaning)"
+    )
+    header = f"{'variant':<34}" + "".join(f"{'@' + str(d):>8}" for d in depths) + f"{'mc_acc':>9}"
+    log(header)
+    log("-" * len(header))
+    for name in names:
+        fig = result["variants"][name]
+        cells = "".join(f"{fig[f'answer_recall@{d}']:>8.3f}" for d in depths)
+        log(f"{name:<34}{cells}{fig['mc_acc']:>9.3f}")
 
 
 if __name__ == "__main__":

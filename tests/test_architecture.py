@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "assistant"
 LAYERS = {
     "front": {"cli", "web", "evaluate", "__main__"},
     "core": {"ingest", "retrieve", "answer"},
-    "adapters": {"models", "store", "lexical", "sources"},
+    "adapters": {"models", "store", "lexical", "sources", "rerank"},
     "pure": {
         "text",
         "clean",
@@ -22,6 +22,7 @@ LAYERS = {
         "filters",
         "followup",
         "templates",
+        "dates",
     },
     "base": {"config", "schema", "errors", "phrases"},
     # The package's public face: it names (lazily) what users may import from every layer.
@@ -35,6 +36,8 @@ OWNERS = {
     "langchain_openai": {"models"},
     "sentence_transformers": {"models"},
     "llama_cpp": {"models"},
+    "onnxruntime": {"rerank"},
+    "dateparser": {"dates"},
 }
 
 

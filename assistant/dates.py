@@ -1,0 +1,261 @@
+"""Dates: the one month table, parsing written dates, and resolving relative ones.
+
+Pure functions, no heavy import at module load. Three jobs:
+  * `parse_date` / `url_date`: a full date written in text ("March 5, 2024",
+    "2024-03-05", "Tuesday, 05 March 2024") or a news URL's path, as ISO; a date
+    without a year is never completed by guessing;
+  * `spoken_date`: ISO to "March 5, 2024", independent of the process locale;
+  * `resolve`: the dates a news sentence speaks of, absolute: "on Saturday" in an
+    article published Sunday 2023-12-03 is Saturday, December 2, 2023; "last month"
+    is November 2023. Relative expressions are found by the patterns below and
+    resolved by `dateparser` against the publication date, preferring the past;
+    each result says whether it was derived from the publication date, so a reader
+    can be shown what was quoted and what was computed. Without a publication date
+    a relative expression resolves to nothing.
+
+Which sentences to resolve, and how to show the result, is the answerer's job.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+
+# Spelled out, never calendar.month_name or %B: those follow the process locale.
+MONTH_NAMES = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
+WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+#: Month name or abbreviation (lower case) -> month number.
+MONTHS = {name: i for i, name in enumerate(MONTH_NAMES, 1)} | {
+    "jan": 1,
+    "feb": 2,
+    "mar": 3,
+    "apr": 4,
+    "jun": 6,
+    "jul": 7,
+    "aug": 8,
+    "sep": 9,
+    "sept": 9,
+    "oct": 10,
+    "nov": 11,
+    "dec": 12,
+}
+
+#: Regex alternations, for other modules' patterns.
+MONTH = "(?:" + "|".join(MONTH_NAMES) + ")"
+WEEKDAY = "(?:" + "|".join(WEEKDAY_NAMES) + ")"
+
+_ANY_MONTH = r"(?P<month>" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?"
+_DAY = r"(?P<day>\d{1,2})(?:st|nd|rd|th)?"
+_YEAR = r"(?P<year>(?:19|20)\d{2})"
+_WEEKDAY_PREFIX = r"(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?"
+
+_DATE_PATTERNS = [
+    re.compile(r"(?P<year>(?:19|20)\d{2})[-/.](?P<mnum>\d{1,2})[-/.](?P<day>\d{1,2})"),
+    re.compile(_WEEKDAY_PREFIX + _DAY + r"\s+(?:of\s+)?" + _ANY_MONTH + r",?\s+" + _YEAR, re.I),
+    re.compile(_WEEKDAY_PREFIX + _ANY_MONTH + r"\s+" + _DAY + r",?\s+" + _YEAR, re.I),
+]
+
+# News sites put the publication date in the path: /2024/01/05/, /2024-01-05-…, /20240105/.
+_URL_DATE = re.compile(
+    r"/(?P<year>(?:19|20)\d{2})(?P<sep>[/-]?)(?P<mnum>0[1-9]|1[0-2])(?P=sep)"
+    r"(?P<day>0[1-9]|[12]\d|3[01])(?=[/._-]|$)"
+)
+
+
+def parse_date(text: str) -> str | None:
+    """The first full date (with a year) in `text` as ISO, or None."""
+    for pattern in _DATE_PATTERNS:
+        match = pattern.search(text)
+        if match and (iso := _to_iso(match)):
+            return iso
+    return None
+
+
+def leading_date(line: str) -> tuple[str | None, str]:
+    """If `line` starts with a full date: (ISO, the rest of the line); else (None, line)."""
+    for pattern in _DATE_PATTERNS:
+        match = pattern.match(line)
+        if match and (iso := _to_iso(match)):
+            return iso, line[match.end() :].lstrip(" ,.-–—|").rstrip()
+    return None, line
+
+
+def url_date(url: str) -> str | None:
+    """The publication date a news URL carries in its path, as ISO, or None.
+
+    Only full year-month-day groups count, so /2024/01/ (a section) or an id that
+    happens to hold digits is not taken for a date.
+    """
+    path = re.sub(r"^[a-z]+://[^/]+", "", url.strip(), flags=re.I).split("?", 1)[0]
+    for match in _URL_DATE.finditer(path):
+        if iso := _to_iso(match):
+            return iso
+    return None
+
+
+def _to_iso(match: re.Match[str]) -> str | None:
+    groups = match.groupdict()
+    month = int(groups["mnum"]) if groups.get("mnum") else MONTHS[groups["month"].lower()]
+    try:
+        return date(int(groups["year"]), month, int(groups["day"])).isoformat()
+    except ValueError:
+        return None
+
+
+def to_date(iso: str) -> date | None:
+    try:
+        return date.fromisoformat(iso)
+    except ValueError:
+        return None
+
+
+def spoken_date(iso: str) -> str:
+    """'2024-03-05' -> 'March 5, 2024'; anything that is not an ISO date -> ''."""
+    day = to_date(iso)
+    return _day_words(day) if day else ""
+
+
+def _day_words(day: date) -> str:
+    return f"{MONTH_NAMES[day.month - 1].title()} {day.day}, {day.year}"
+
+
+# --- relative dates ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Resolved:
+    """A date expression of a sentence, made absolute."""
+
+    start: int  # the expression's span in the sentence
+    end: int
+    text: str
+    value: date
+    granularity: str  # "day", "month" or "year"
+    derived: bool  # True when the publication date supplied part of it
+
+
+# What a news sentence says about when: matched here, resolved by dateparser.
+_RELATIVE = re.compile(
+    r"\b(?:(?:on|last|this|next)\s+)?" + WEEKDAY + r"(?:\s+(?:night|morning|afternoon|evening))?\b"
+    r"|\b(?:yesterday|today|tonight)\b"
+    r"|\b(?:last|this)\s+(?:month|year)\b",
+    re.I,
+)
+_MONTH_DAY = re.compile(
+    r"\b(?P<month>" + MONTH + r")\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?\b(?!,?\s*(?:19|20)\d{2})"
+    r"|\b(?P<day2>\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<month2>" + MONTH + r")\b"
+    r"(?!,?\s*(?:19|20)\d{2})",
+    re.I,
+)
+_MONTH_YEAR = re.compile(r"\b(?P<month>" + MONTH + r")\s+(?P<year>(?:19|20)\d{2})\b", re.I)
+_FULL = re.compile(
+    r"\b" + MONTH + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+(?:19|20)\d{2}\b"
+    r"|\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?" + MONTH + r",?\s+(?:19|20)\d{2}\b",
+    re.I,
+)
+
+
+def mentions_date(sentence: str) -> bool:
+    """Whether the sentence says when something happened (absolutely or relatively)."""
+    return bool(
+        _RELATIVE.search(sentence)
+        or _MONTH_DAY.search(sentence)
+        or _MONTH_YEAR.search(sentence)
+        or _FULL.search(sentence)
+        or re.search(r"\b(?:in|since|by)\s+(?:19|20)\d{2}\b", sentence)
+    )
+
+
+def resolve(sentence: str, published: date | None) -> list[Resolved]:
+    """The sentence's date expressions that need the publication date, made absolute.
+
+    Full dates ("March 5, 2024") and month-year ones ("September 2024") need no help
+    and are left alone; "on Saturday", "yesterday", "last month" and "March 5" (no
+    year) are resolved against `published`, preferring the past. A weekday equal to
+    the publication's own means that day (news says "on Sunday" for the day it
+    reports; a week earlier would be "last Sunday"). Without `published`, nothing
+    resolves: no year is ever guessed.
+    """
+    if published is None:
+        return []
+    taken = [m.span() for m in _FULL.finditer(sentence)]
+    found: list[Resolved] = []
+    for match in _RELATIVE.finditer(sentence):
+        if (r := _relative(match, published)) is not None:
+            found.append(r)
+    for match in _MONTH_DAY.finditer(sentence):
+        inside_full = any(a <= match.start() < b for a, b in taken)
+        if not inside_full and (r := _month_day(match, published)) is not None:
+            found.append(r)
+    return sorted(found, key=lambda r: r.start)
+
+
+def _relative(match: re.Match[str], published: date) -> Resolved | None:
+    text = match.group()
+    words = text.lower().split()
+    granularity = "month" if "month" in words else "year" if "year" in words else "day"
+    weekday = next((WEEKDAY_NAMES.index(w) for w in words if w in WEEKDAY_NAMES), None)
+    if weekday is not None and words[0] not in {"last", "next"} and weekday == published.weekday():
+        value: date | None = published  # "on Sunday" in a Sunday paper: that day
+    elif words[0] == "next" or words == ["tonight"]:
+        value = published if words == ["tonight"] else None  # the future is not resolved
+    else:
+        value = _dateparser(" ".join(w for w in words if w != "on"), published)
+    if value is None:
+        return None
+    return Resolved(match.start(), match.end(), text, value, granularity, True)
+
+
+def _month_day(match: re.Match[str], published: date) -> Resolved | None:
+    month = MONTHS[(match.group("month") or match.group("month2")).lower()]
+    day = int(match.group("day") or match.group("day2"))
+    year = (
+        published.year if (month, day) <= (published.month, published.day) else published.year - 1
+    )
+    try:
+        value = date(year, month, day)
+    except ValueError:
+        return None
+    return Resolved(match.start(), match.end(), match.group(), value, "day", True)
+
+
+@lru_cache(maxsize=4096)
+def _dateparser(expression: str, published: date) -> date | None:
+    import dateparser  # ~0.1 s on first use; only sentences with a date word get here
+
+    base = datetime(published.year, published.month, published.day, 12)
+    parsed = dateparser.parse(
+        expression,
+        languages=["en"],
+        settings={"RELATIVE_BASE": base, "PREFER_DATES_FROM": "past"},
+    )
+    if parsed is None:
+        return None
+    value = parsed.date()
+    if value > published or value < published - timedelta(days=400):
+        return None  # resolved into the future, or implausibly far back
+    return value
+
+
+def describe(resolved: Resolved) -> str:
+    """The absolute date in words: "Saturday, December 2, 2023", "November 2023"."""
+    value = resolved.value
+    if resolved.granularity == "year":
+        return str(value.year)
+    if resolved.granularity == "month":
+        return f"{MONTH_NAMES[value.month - 1].title()} {value.year}"
+    return f"{WEEKDAY_NAMES[value.weekday()].title()}, {_day_words(value)}"

