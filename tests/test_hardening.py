@@ -372,6 +372,7 @@ def test_a_real_model_over_an_injected_article_goes_through_the_verifier(
         OPENAI_BASE_URL=llama.base_url,
         request_timeout=300.0,
         max_retries=0,
+        k=3,
     )
     model = Assistant(settings, store=injected.store, embedder=injected.embedder)
     answer = model.ask("When will Iraq's oil exports through the Ceyhan pipeline resume?")
@@ -471,8 +472,8 @@ def _routes(upload: Path) -> list[tuple[str, str, dict[str, object]]]:
         ("GET", "/", {}),
         ("GET", "/config", {}),
         ("GET", "/gradio_api/info", {}),
-        ("POST", "/gradio_api/call/ask", {"json": {"data": ["Who met Zarif?"]}}),
-        ("POST", "/gradio_api/run/ask", {"json": {"data": ["Who met Zarif?"]}}),
+        ("POST", "/gradio_api/call/ask", {"json": {"data": ["Who met Zarif?", None, "", ""]}}),
+        ("POST", "/gradio_api/run/ask", {"json": {"data": ["Who met Zarif?", None, "", ""]}}),
         (
             "POST",
             "/gradio_api/queue/join",
@@ -494,11 +495,12 @@ def test_every_route_refuses_a_caller_without_the_login(protected_app: str, tmp_
             response = anonymous.request(method, route, **kwargs)  # type: ignore[arg-type]
             body = response.text
             if route == "/" and response.status_code == 200:
-                # Gradio serves its login form here, never the app.
-                assert "News assistant" not in body and "ask_api" not in body, route
-                assert "login" in body.lower(), route
+                # Gradio serves the bare page shell, which shows its login form: the
+                # app's layout and text come from /config, refused below.
+                assert "News assistant" not in body and "Zarif" not in body, route
                 continue
-            assert response.status_code in {401, 403, 302, 307}, (route, response.status_code)
+            # Refused, sent to the login, or (Gradio 6 has no bare /file= route) not found.
+            assert response.status_code in {401, 403, 404, 302, 307}, (route, response.status_code)
             assert "Hakim" not in body and "Zarif met" not in body, route
         wrong = anonymous.post("/login", data={"username": "ann", "password": "wrong"})
         assert wrong.status_code in {400, 401, 403}, wrong.status_code
@@ -507,7 +509,9 @@ def test_every_route_refuses_a_caller_without_the_login(protected_app: str, tmp_
         assert login.status_code == 200, login.text
         assert user.get("/config").status_code == 200
         assert "News assistant" in user.get("/config").text
-        call = user.post("/gradio_api/call/ask", json={"data": ["Who met Zarif in Baghdad?"]})
+        call = user.post(
+            "/gradio_api/call/ask", json={"data": ["Who met Zarif in Baghdad?", None, "", ""]}
+        )
         assert call.status_code == 200, call.text
         event = call.json()["event_id"]
         streamed = user.get(f"/gradio_api/call/ask/{event}").text
