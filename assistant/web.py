@@ -1,30 +1,31 @@
-"""The web chat (Gradio): streamed cited answers, highlighted sources, filters, upload.
+"""The web chat (Gradio): the page's layout, its event handlers, and the server.
 
 What it does: `build_app(assistant, settings)` lays out the page over one
-`Assistant`; `launch(...)` starts it with Gradio's queue (bounded concurrency,
+`Assistant` (chat, example chips derived from the stored articles, filters, the
+stored-articles table and reader, upload, the sources panel and the timeline) and
+wires its events; `launch(...)` starts it with Gradio's queue (bounded concurrency,
 public sharing never on, optional login from `ASSISTANT_AUTH=user:password`);
-`serve(settings)` is what `assistant serve` calls (seeds an empty collection,
-then blocks). The pure `render_*` / `timeline_*` functions turn an `Answer`
-into HTML and a figure; every piece of article or answer text goes through
-`esc()`, so an article carrying `<script>` or `onerror=` shows as text.
+`serve(settings)` is what `assistant serve` calls: it says on the terminal what it
+does (seeding, the URL, the answerer), then blocks. The page script (`JS`) makes a
+click on [n] open and focus the sentence that answer sentence rests on, and the
+card's "back to the answer" link return to it.
 
-What it leaves to others: retrieval, answering and verification are the
-core's (`assistant.answer`); reading and indexing uploads is `ingest.py`'s;
-the command line is `cli.py`'s. Only this module imports gradio, and nothing
-launches at import. A backend failure (`AssistantError`) becomes a chat
-message; the page stays up.
+What it leaves to others: the HTML of answers, cards and tables is
+`web_render.py`'s (jinja2 templates, escaped by default); the timeline figure is
+`web_timeline.py`'s; retrieval, answering and verification are the core's
+(`assistant.answer`); reading and indexing uploads is `ingest.py`'s; parsing
+filters is `Filters.parse`'s. Only this module imports gradio, and nothing launches
+at import. A backend failure (`AssistantError`) becomes a chat message; the page
+stays up.
 """
 
 from __future__ import annotations
 
-import html
 import logging
 import os
-import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -36,301 +37,121 @@ from .answer import Assistant
 from .config import Settings
 from .errors import AssistantError, ConfigError
 from .filters import Filters
-from .phrases import CITATION_PATTERN, EXTRACTIVE_LABEL
-from .schema import Answer, Citation, Evidence, StoredArticle
+from .phrases import EXTRACTIVE_LABEL
+from .schema import Answer, StoredArticle
+from .web_render import (
+    EMPTY_SOURCES,
+    GONE,
+    esc,
+    render_answer,
+    render_article,
+    render_articles_line,
+    render_articles_table,
+    render_panel,
+    render_sources,
+)
+from .web_timeline import short, timeline_figure, timeline_points
 
 log = logging.getLogger(__name__)
 
-EXAMPLES = [
-    "Who did Zarif meet in Baghdad?",
-    "When did Bagheri visit Baghdad?",
-    "What did Iran's defense minister offer Iraq?",
-]
 UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".json", ".jsonl"]
-ARTICLE_HEADERS = ["Date", "Outlet", "Title", "Chunks", "ID"]
 GENERATED_LABEL = "Answers are written by a language model and checked against the sources."
 UNEXPECTED = "⚠️ Unexpected error while answering; see the server log."
-UNSUPPORTED_TITLE = "Not supported by the cited passages"
-EMPTY_SOURCES = '<div class="src-empty">Sources of the answers appear here.</div>'
+DATE_HINT = "YYYY-MM-DD"
+EXAMPLE_COUNT = 3
 
 CSS = """
 .src-card {border: 1px solid var(--border-color-primary); border-radius: 8px;
   padding: 8px 10px; margin: 8px 0;}
 .src-card.active {outline: 3px solid var(--color-accent); outline-offset: 1px;}
 .src-head {font-weight: 600;}
-.src-meta {font-size: .85em; opacity: .8; margin: 2px 0 6px;}
+.src-meta {font-size: .85em; opacity: .8; margin: 2px 0 6px; overflow-wrap: anywhere;}
 .src-text {white-space: pre-wrap; font-size: .92em; line-height: 1.45;}
 mark.support {background: #fde68a; color: #111; padding: 0 2px; border-radius: 3px;}
+mark.support.focus {background: #fb923c; color: #111; outline: 2px solid #c2410c;
+  box-shadow: 0 0 0 3px rgba(194, 65, 12, .25);}
 .src-weak {color: #b45309; font-size: .85em;}
+a.back {display: inline-block; margin: 6px 0 2px; font-size: .88em; font-weight: 600;
+  padding: 4px 0;}
 .src-turn > summary {cursor: pointer; font-weight: 600; margin-top: 6px;}
+.ans-sent.flash {background: #fef3c7; border-radius: 3px; transition: background .4s;}
 .unsupported {text-decoration: underline wavy #dc2626; text-underline-offset: 3px;}
 .unsupported-flag {color: #dc2626; font-size: .8em; white-space: nowrap;}
 a.cite {text-decoration: none; font-weight: 600;}
 .answer-note {font-size: .8em; opacity: .75;}
+.why-note {display: block; font-size: .9em; color: #92400e;}
+.article-count {font-size: .95em; opacity: .85;}
+#articles {overflow-x: hidden;}
+table.articles {width: 100%; table-layout: fixed; border-collapse: collapse; font-size: .85em;}
+table.articles th, table.articles td {padding: 3px 5px; text-align: left; vertical-align: top;
+  overflow-wrap: break-word; border-bottom: 1px solid var(--border-color-primary);}
+table.articles th {white-space: nowrap; overflow: hidden; font-size: .95em;}
+table.articles .num {text-align: right;}
+table.articles code {font-size: .92em;}
+col.c-date {width: 6.6em;} col.c-outlet {width: 20%;} col.c-chunks {width: 5.4em;}
+col.c-id {width: 7.4em;}
+@media (max-width: 640px) {
+  table.articles {font-size: .78em;}
+  table.articles th, table.articles td {padding: 2px 3px;}
+  col.c-date {width: 4.5em;} col.c-outlet {width: 19%;} col.c-chunks {width: 5em;}
+  col.c-id {width: 4.1em;}
+}
+#chips .gallery-item, #chips button {text-align: left;}
 """
 
-# Citation links scroll the source panel to their card, open it and mark it active.
+# A click on [n] opens its card, focuses the sentence(s) that answer sentence rests on
+# (mark.focus) and points the card's back link at the answer sentence.
 JS = """
 () => {
-  document.addEventListener('click', (event) => {
-    const link = event.target.closest ? event.target.closest('a[href*="#src-"]') : null;
-    if (!link) return;
-    const id = link.getAttribute('href').split('#').pop();
-    const card = document.getElementById(id);
-    if (!card) return;
-    event.preventDefault();
-    event.stopPropagation();
+  const show = (el) => el.scrollIntoView({behavior: 'smooth', block: 'center'});
+  const sentenceOf = (link) => {
+    const own = link.closest('.ans-sent');
+    return own ? own.id.split('-').pop() : null;
+  };
+  const openSource = (link) => {
+    const card = document.getElementById(link.getAttribute('href').split('#').pop());
+    if (!card) return false;
     for (let d = card.closest('details'); d; d = d.parentElement.closest('details')) d.open = true;
     document.querySelectorAll('.src-card.active').forEach((el) => el.classList.remove('active'));
+    document.querySelectorAll('mark.support.focus').forEach((el) => el.classList.remove('focus'));
     card.classList.add('active');
-    card.scrollIntoView({behavior: 'smooth', block: 'center'});
+    const sent = sentenceOf(link);
+    card.querySelectorAll('mark.support').forEach((m) => {
+      const rests = (m.dataset.for || '').split(' ');
+      if (sent !== null && rests.includes(sent)) m.classList.add('focus');
+    });
+    const back = card.querySelector('a.back');
+    if (back && sent !== null) {
+      const turn = card.id.split('-')[1];
+      back.dataset.back = `ans-${turn}-${sent}`;
+      back.setAttribute('href', `#ans-${turn}-${sent}`);
+    }
+    show(card.querySelector('.src-passages mark.focus') || card);
+    return true;
+  };
+  const backToAnswer = (link) => {
+    const target = document.getElementById(link.dataset.back || '');
+    if (!target) return false;
+    show(target);
+    target.classList.add('flash');
+    setTimeout(() => target.classList.remove('flash'), 2000);
+    return true;
+  };
+  document.addEventListener('click', (event) => {
+    if (!event.target.closest) return;
+    const cite = event.target.closest('a.cite');
+    const back = event.target.closest('a.back');
+    const done = cite ? openSource(cite) : back ? backToAnswer(back) : false;
+    if (done) {
+      event.preventDefault();
+      event.stopPropagation();
+    }
   }, true);
 }
 """
 
 
-# --- pure rendering -------------------------------------------------------------
-def esc(text: str) -> str:
-    """HTML-escape, also neutralising template syntax (`${...}`, `{{...}}`) and backticks."""
-    escaped = html.escape(text, quote=True)
-    for char, entity in (("$", "&#36;"), ("{", "&#123;"), ("}", "&#125;"), ("`", "&#96;")):
-        escaped = escaped.replace(char, entity)
-    return escaped
-
-
-def safe_url(url: str) -> str:
-    """The escaped URL when it is http(s), else '' (no `javascript:` links)."""
-    url = url.strip()
-    return esc(url) if re.match(r"https?://", url, re.I) else ""
-
-
-def card_id(turn: int, n: int) -> str:
-    return f"src-{turn}-{n}"
-
-
-def citation_link(n: int, turn: int) -> str:
-    return f'<a class="cite" href="#{card_id(turn, n)}" title="Show source {n}">[{n}]</a>'
-
-
-def link_citations(escaped: str, turn: int) -> str:
-    """Replace [n] / [n, m] markers in already-escaped text by links to the source cards."""
-
-    def one(match: re.Match[str]) -> str:
-        numbers = re.findall(r"\d+", match.group(1))
-        return "".join(citation_link(int(n), turn) for n in numbers)
-
-    return CITATION_PATTERN.sub(one, escaped)
-
-
-def render_answer(answer: Answer, turn: int) -> str:
-    """The chat message: escaped text, [n] linked, unsupported sentences marked."""
-    text = answer.text
-    parts: list[str] = []
-    last = 0
-    for sentence in sorted(answer.sentences, key=lambda s: s.start):
-        if sentence.start < last or sentence.end > len(text):
-            continue
-        parts.append(link_citations(esc(text[last : sentence.start]), turn))
-        body = link_citations(esc(text[sentence.start : sentence.end]), turn)
-        if not sentence.supported:
-            body = (
-                f'<span class="unsupported" title="{UNSUPPORTED_TITLE}">{body}</span>'
-                ' <span class="unsupported-flag">⚠ unsupported</span>'
-            )
-        parts.append(body)
-        last = sentence.end
-    parts.append(link_citations(esc(text[last:]), turn))
-    return "".join(parts) + answer_note(answer)
-
-
-def answer_note(answer: Answer) -> str:
-    """A small line under the answer: extractive label and support share."""
-    notes = [answer.note] if answer.note else []
-    if answer.mode == "extractive" and not answer.refused:
-        notes.append(EXTRACTIVE_LABEL)
-    unsupported = sum(not s.supported for s in answer.sentences)
-    if unsupported:
-        total = len(answer.sentences)
-        notes.append(f"{unsupported} of {total} sentences not supported by the sources.")
-    return f'\n\n<span class="answer-note">{esc(" ".join(notes))}</span>' if notes else ""
-
-
-def highlight(text: str, spans: Sequence[tuple[int, int]]) -> str:
-    """Escaped text with each `text[a:b]` wrapped in <mark class="support">.
-
-    Spans outside the text or overlapping an earlier one are left unmarked."""
-    parts, last = [], 0
-    for a, b in sorted(spans):
-        if not last <= a < b <= len(text):
-            continue
-        parts += [esc(text[last:a]), f'<mark class="support">{esc(text[a:b])}</mark>']
-        last = b
-    parts.append(esc(text[last:]))
-    return "".join(parts)
-
-
-def passage_spans(evidence: Evidence) -> list[tuple[int, int]]:
-    """The supporting sentences' spans inside one passage's text."""
-    p = evidence.passage
-    return _valid([(a - p.start, b - p.start) for a, b in evidence.spans], p.text)
-
-
-def _valid(spans: list[tuple[int, int]], text: str) -> list[tuple[int, int]]:
-    return [(a, b) for a, b in spans if 0 <= a < b <= len(text) and text[a:b].strip()]
-
-
-def meta_line(title: str, source: str, day: str, url: str) -> str:
-    bits = [esc(x) for x in (source, day if day != "unknown" else "undated") if x]
-    link = safe_url(url)
-    if link:
-        bits.append(f'<a href="{link}" target="_blank" rel="noopener noreferrer">{link}</a>')
-    return f'<div class="src-meta">{" · ".join(bits)}</div>'
-
-
-def render_citation(citation: Citation, turn: int, article: str = "") -> str:
-    """One source card: the article's title, outlet, date and link, and every passage the
-    answer used from it with its supporting sentences highlighted."""
-    weak = "" if citation.supported else '<div class="src-weak">weak support for the answer</div>'
-    whole = ""
-    if article:
-        spans = _valid(list(citation.spans), article)
-        whole = (
-            '<details class="src-article"><summary>Whole article</summary>'
-            f'<div class="src-text">{highlight(article, spans)}</div>'
-            "</details>"
-        )
-    passages = "".join(
-        f'<div class="src-text">{highlight(e.passage.text, passage_spans(e))}</div>'
-        for e in citation.evidence
-    )
-    return (
-        f'<div class="src-card" id="{card_id(turn, citation.n)}">'
-        f'<div class="src-head">[{citation.n}] {esc(citation.title or citation.article_id)}</div>'
-        f"{meta_line(citation.title, citation.source, citation.date, citation.url)}"
-        f"{passages}{weak}{whole}</div>"
-    )
-
-
-def render_sources(
-    answer: Answer, turn: int, article_text: Callable[[str], str] | None = None
-) -> str:
-    """The source cards of one answer (no cards for a refusal)."""
-    if answer.refused or not answer.citations:
-        return '<div class="src-empty">No sources: the answer cites no article.</div>'
-    cards = []
-    for citation in sorted(answer.citations, key=lambda c: c.n):
-        article = article_text(citation.article_id) if article_text else ""
-        cards.append(render_citation(citation, turn, article))
-    return "".join(cards)
-
-
-def render_panel(turns: Sequence[tuple[str, str]]) -> str:
-    """All answers' sources, newest first and open; older ones folded."""
-    if not turns:
-        return EMPTY_SOURCES
-    blocks = []
-    for i, (question, cards) in reversed(list(enumerate(turns))):
-        is_open = " open" if i == len(turns) - 1 else ""
-        blocks.append(
-            f'<details class="src-turn"{is_open}><summary>Sources for: {esc(question)}</summary>'
-            f"{cards}</details>"
-        )
-    return "".join(blocks)
-
-
-def render_article(article: StoredArticle, text: str) -> str:
-    """A stored article shown in full, escaped."""
-    return (
-        f'<div class="src-card" id="article-{esc(article.id)}">'
-        f'<div class="src-head">{esc(article.title or article.id)}</div>'
-        f"{meta_line(article.title, article.source, article.date, article.url)}"
-        f'<div class="src-text">{esc(text)}</div></div>'
-    )
-
-
-def articles_table(articles: Sequence[StoredArticle]) -> list[list[Any]]:
-    return [[a.date, a.source, a.title, a.chunks, a.id] for a in articles]
-
-
-# --- timeline -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class TimelinePoint:
-    day: date | None
-    title: str
-    source: str
-    cited: tuple[int, ...]  # citation numbers pointing at this article
-
-
-def timeline_points(answer: Answer) -> list[TimelinePoint]:
-    """The articles behind an answer (retrieved passages), with the citations naming them."""
-    cited: dict[str, set[int]] = {}
-    for c in answer.citations:
-        cited.setdefault(c.article_id, set()).add(c.n)
-    seen: dict[str, TimelinePoint] = {}
-    for p in answer.passages:
-        if p.article_id not in seen:
-            seen[p.article_id] = TimelinePoint(
-                parse_day(p.date), p.title, p.source, tuple(sorted(cited.get(p.article_id, ())))
-            )
-    return sorted(seen.values(), key=lambda t: (t.day is None, t.day or date.min))
-
-
-def parse_day(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def timeline_figure(points: Sequence[TimelinePoint]) -> Any:
-    """A matplotlib Figure: dated articles on a date axis, cited ones highlighted."""
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
-    from matplotlib.figure import Figure
-
-    dated = [p for p in points if p.day is not None]
-    undated = [p for p in points if p.day is None]
-    fig = Figure(figsize=(6.4, 2.2 + 0.18 * len(undated)), layout="constrained")
-    ax = fig.add_subplot()
-    ax.set_yticks([])
-    for side in ("left", "right", "top"):
-        ax.spines[side].set_visible(False)
-    for i, p in enumerate(dated):
-        x, level = float(date2num(p.day)), 1 + (i % 3)
-        color = "#d97706" if p.cited else "#9ca3af"
-        ax.vlines(x, 0, level, color=color, linewidth=1)
-        ax.plot([x], [level], "o", color=color, markersize=7 if p.cited else 5)
-        label = ("".join(f"[{n}]" for n in p.cited) + " " if p.cited else "") + _short(p.title, 38)
-        right = len(dated) > 1 and i >= len(dated) / 2
-        ax.annotate(
-            label,
-            (x, level),
-            xytext=(-4 if right else 4, 3),
-            textcoords="offset points",
-            fontsize=7,
-            ha="right" if right else "left",
-        )
-    ax.set_ylim(0, 4.2)
-    ax.margins(x=0.08)
-    if dated:
-        locator = AutoDateLocator()
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    else:
-        ax.set_xticks([])
-        ax.text(
-            0.5, 0.5, "No dated articles behind this answer", ha="center", transform=ax.transAxes
-        )
-    if undated:
-        names = "; ".join(_short(p.title, 40) for p in undated)
-        ax.set_xlabel(f"Undated: {names}", fontsize=7, wrap=True)
-    return fig
-
-
-def _short(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-# --- inputs -----------------------------------------------------------------------------
+# --- inputs and page content ------------------------------------------------------------
 def make_filters(sources: Sequence[str] | None, since: str, until: str) -> Filters | None:
     """Filters from the controls; a malformed date is a ConfigError naming the field."""
     filters = Filters.parse(sources, since, until, names=("Since", "Until"))
@@ -357,6 +178,24 @@ def name_uploads(lines: Sequence[str], paths: Sequence[str]) -> list[str]:
     return out
 
 
+def example_questions(articles: Sequence[StoredArticle], count: int = EXAMPLE_COUNT) -> list[str]:
+    """Questions about the newest stored articles, from their titles: whatever the beat,
+    each chip asks about a story the collection holds."""
+    newest = sorted(
+        (a for a in articles if a.title.strip()),
+        key=lambda a: (a.date != "unknown", a.date),
+        reverse=True,
+    )
+    questions = [question_for(a.title) for a in newest]
+    return list(dict.fromkeys(questions))[:count]
+
+
+def question_for(title: str) -> str:
+    """A headline as a question ("What happened: <headline>?"); a question stays one."""
+    title = " ".join(title.split()).rstrip(" .:;")
+    return title if title.endswith("?") else f"What happened: {title}?"
+
+
 # --- session and handlers -------------------------------------------------------------
 @dataclass
 class Session:
@@ -368,6 +207,7 @@ class Session:
 
 
 ChatOut = tuple[list[dict[str, str]], Session, Any, Any, Any]
+Catalogue = tuple[str, str, Any, Any, Any]
 
 
 class Handlers:
@@ -395,16 +235,7 @@ class Handlers:
         session.messages.append({"role": "assistant", "content": "…"})
         yield session.messages, session, gr.skip(), gr.skip(), ""
         try:
-            filters = make_filters(sources, since, until)
-            streamed = ""
-            answer: Answer | None = None
-            for item in self.assistant.stream(question, session.history, filters):
-                if isinstance(item, Answer):
-                    answer = item
-                else:
-                    streamed += item
-                    session.messages[-1]["content"] = esc(streamed) + " ▌"
-                    yield session.messages, session, gr.skip(), gr.skip(), gr.skip()
+            answer = yield from self._stream(question, session, sources, since, until)
         except AssistantError as exc:
             session.messages[-1]["content"] = f"⚠️ {esc(str(exc))}"
             yield session.messages, session, gr.skip(), gr.skip(), gr.skip()
@@ -414,8 +245,36 @@ class Handlers:
             session.messages[-1]["content"] = UNEXPECTED
             yield session.messages, session, gr.skip(), gr.skip(), gr.skip()
             return
-        assert answer is not None
         yield self._finish(session, question, answer, turn)
+
+    def ask_example(
+        self,
+        sample: Sequence[str] | str,
+        session: Session,
+        sources: list[str],
+        since: str,
+        until: str,
+    ) -> Iterator[ChatOut]:
+        """A chip was clicked: ask its question at once."""
+        question = sample if isinstance(sample, str) else (sample[0] if sample else "")
+        yield from self.chat(question, session, sources, since, until)
+
+    def _stream(
+        self, question: str, session: Session, sources: list[str], since: str, until: str
+    ) -> Generator[ChatOut, None, Answer]:
+        """Show the text as it arrives; the generator's return value is the Answer."""
+        filters = make_filters(sources, since, until)
+        streamed = ""
+        answer: Answer | None = None
+        for item in self.assistant.stream(question, session.history, filters):
+            if isinstance(item, Answer):
+                answer = item
+            else:
+                streamed += item
+                session.messages[-1]["content"] = esc(streamed) + " ▌"
+                yield session.messages, session, gr.skip(), gr.skip(), gr.skip()
+        assert answer is not None
+        return answer
 
     def _finish(self, session: Session, question: str, answer: Answer, turn: int) -> ChatOut:
         session.messages[-1]["content"] = render_answer(answer, turn)
@@ -434,15 +293,19 @@ class Handlers:
             return {"error": str(exc)}
         return answer.to_dict()
 
-    def catalogue(self) -> tuple[Any, Any, Any]:
-        """Article table, outlet choices and reader choices, fresh from the store."""
+    def catalogue(self) -> Catalogue:
+        """Article table, the count line, outlet and reader choices and the example chips,
+        fresh from the store."""
         articles = self.assistant.store.articles()
         outlets = self.assistant.store.known_sources()
-        readable = [(f"{a.date} · {_short(a.title or a.id, 70)}", a.id) for a in articles]
+        readable = [(f"{a.date} · {short(a.title or a.id, 70)}", a.id) for a in articles]
+        examples = [[q] for q in example_questions(articles)]
         return (
-            gr.Dataframe(value=articles_table(articles), label=f"{len(articles)} stored articles"),
+            render_articles_table(articles),
+            render_articles_line(articles),
             gr.Dropdown(choices=outlets),
             gr.Dropdown(choices=readable, value=None),
+            gr.Dataset(samples=examples, visible=bool(examples)),
         )
 
     def read(self, article_id: str | None) -> str:
@@ -450,7 +313,7 @@ class Handlers:
             return ""
         found = [a for a in self.assistant.store.articles() if a.id == article_id]
         if not found:
-            return '<div class="src-empty">That article is no longer stored.</div>'
+            return GONE
         return render_article(found[0], self.article_text(article_id))
 
     def upload(
@@ -475,7 +338,7 @@ class Handlers:
             return tick
 
         progress(0, desc=f"Reading {len(paths)} file(s)")
-        yield (f"Ingesting {len(paths)} file(s)…", gr.skip(), gr.skip(), gr.skip())
+        yield (f"Ingesting {len(paths)} file(s)…", *[gr.skip()] * 5)
         try:
             report = self.assistant.ingest(paths, report=lines.append, progress=factory)
         except AssistantError as exc:
@@ -486,54 +349,86 @@ class Handlers:
 
 
 # --- layout ---------------------------------------------------------------------------------
+@dataclass
+class Page:
+    """The components events read and write."""
+
+    session: Any
+    chatbot: Any
+    box: Any
+    ask: Any
+    new: Any
+    chips: Any
+    count: Any
+    outlets: Any
+    since: Any
+    until: Any
+    table: Any
+    reader_pick: Any
+    reader: Any
+    files: Any
+    ingest: Any
+    report: Any
+    panel: Any
+    timeline: Any
+
+
 def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
     """The page over one Assistant; launch it with `launch()`."""
-    h = Handlers(assistant)
     with gr.Blocks(title="News assistant") as app:
-        session = gr.State(Session())
-        gr.Markdown(_header(assistant, settings))
-        with gr.Row():
-            with gr.Column(scale=3):
-                chatbot, box, ask, new = _chat_column()
-                outlets, since, until = _filters()
-                table, reader_pick, reader = _articles()
-                files, ingest, report = _upload()
-            with gr.Column(scale=2):
-                panel = gr.HTML(
-                    EMPTY_SOURCES,
-                    elem_id="sources",
-                    label="Sources",
-                    max_height=640,
-                    js_on_load=None,
-                )
-                timeline = gr.Plot(label="Timeline: articles behind the answer", format="png")
-        chat_in = [box, session, outlets, since, until]
-        chat_out = [chatbot, session, panel, timeline, box]
-        for trigger in (box.submit, ask.click):
-            trigger(h.chat, chat_in, chat_out, concurrency_id="answer", api_visibility="private")
-        new.click(
-            _new_chat,
-            None,
-            [chatbot, session, panel, timeline, box],
-            queue=False,
-            api_visibility="private",
-        )
-        catalogue_out = [table, outlets, reader_pick]
-        app.load(h.catalogue, None, catalogue_out, queue=False, api_visibility="private")
-        reader_pick.change(h.read, reader_pick, reader, queue=False, api_visibility="private")
-        ingest.click(
-            h.upload,
-            files,
-            [report, *catalogue_out],
-            concurrency_limit=1,
-            concurrency_id="ingest",
-            api_visibility="private",
-        )
-        gr.api(h.ask_api, api_name="ask", concurrency_id="answer")
+        page = _layout(assistant)
+        _wire(app, page, Handlers(assistant))
     return app
 
 
-def _header(assistant: Assistant, settings: Settings) -> str:
+def _layout(assistant: Assistant) -> Page:
+    session = gr.State(Session())
+    gr.Markdown(_header(assistant))
+    count = gr.HTML("", elem_id="article-count", js_on_load=None)
+    with gr.Row():
+        with gr.Column(scale=3):
+            chatbot, box, ask, new, chips = _chat_column()
+            outlets, since, until = _filters()
+            table, reader_pick, reader = _articles()
+            files, ingest, report = _upload()
+        with gr.Column(scale=2):
+            panel = gr.HTML(
+                EMPTY_SOURCES, elem_id="sources", label="Sources", max_height=640, js_on_load=None
+            )
+            timeline = gr.Plot(
+                label="Timeline: articles behind the answer", format="png", elem_id="timeline"
+            )
+    return Page(
+        session, chatbot, box, ask, new, chips, count, outlets, since, until,
+        table, reader_pick, reader, files, ingest, report, panel, timeline,
+    )  # fmt: skip
+
+
+def _wire(app: gr.Blocks, p: Page, h: Handlers) -> None:
+    filters = [p.outlets, p.since, p.until]
+    chat_out = [p.chatbot, p.session, p.panel, p.timeline, p.box]
+    private: dict[str, Any] = {"api_visibility": "private"}
+    for trigger in (p.box.submit, p.ask.click):
+        trigger(h.chat, [p.box, p.session, *filters], chat_out, concurrency_id="answer", **private)
+    p.chips.click(
+        h.ask_example, [p.chips, p.session, *filters], chat_out, concurrency_id="answer", **private
+    )
+    p.new.click(_new_chat, None, chat_out, queue=False, **private)
+    catalogue_out = [p.table, p.count, p.outlets, p.reader_pick, p.chips]
+    app.load(h.catalogue, None, catalogue_out, queue=False, **private)
+    p.reader_pick.change(h.read, p.reader_pick, p.reader, queue=False, **private)
+    p.ingest.click(
+        h.upload,
+        p.files,
+        [p.report, *catalogue_out],
+        concurrency_limit=1,
+        concurrency_id="ingest",
+        **private,
+    )
+    gr.api(h.ask_api, api_name="ask", concurrency_id="answer")
+
+
+def _header(assistant: Assistant) -> str:
     mode = assistant.mode
     detail = EXTRACTIVE_LABEL if mode == "extractive" else GENERATED_LABEL
     return (
@@ -543,7 +438,7 @@ def _header(assistant: Assistant, settings: Settings) -> str:
     )
 
 
-def _chat_column() -> tuple[gr.Chatbot, gr.Textbox, gr.Button, gr.Button]:
+def _chat_column() -> tuple[Any, Any, Any, Any, Any]:
     chatbot = gr.Chatbot(
         label="Chat",
         elem_id="chat",
@@ -562,34 +457,38 @@ def _chat_column() -> tuple[gr.Chatbot, gr.Textbox, gr.Button, gr.Button]:
         )
         ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
     new = gr.Button("New chat", size="sm", elem_id="new-chat")
-    gr.Examples(EXAMPLES, inputs=[box], label="Example questions")
-    return chatbot, box, ask, new
+    chips = gr.Dataset(
+        components=["textbox"],
+        samples=[],
+        label="Example questions (click to ask)",
+        elem_id="chips",
+        type="values",
+    )
+    return chatbot, box, ask, new, chips
 
 
-def _filters() -> tuple[gr.Dropdown, gr.Textbox, gr.Textbox]:
+def _filters() -> tuple[Any, Any, Any]:
     with gr.Accordion("Filters", open=False):
         outlets = gr.Dropdown([], multiselect=True, label="Outlets (none = all)", elem_id="outlets")
         with gr.Row():
-            since = gr.Textbox(label="Since (YYYY-MM-DD)", elem_id="since")
-            until = gr.Textbox(label="Until (YYYY-MM-DD)", elem_id="until")
+            since = gr.Textbox(
+                label="Since", placeholder=DATE_HINT, elem_id="since", info="on or after"
+            )
+            until = gr.Textbox(
+                label="Until", placeholder=DATE_HINT, elem_id="until", info="on or before"
+            )
     return outlets, since, until
 
 
-def _articles() -> tuple[gr.Dataframe, gr.Dropdown, gr.HTML]:
+def _articles() -> tuple[Any, Any, Any]:
     with gr.Accordion("Stored articles", open=False):
-        table = gr.Dataframe(
-            headers=ARTICLE_HEADERS,
-            interactive=False,
-            wrap=True,
-            label="Stored articles",
-            elem_id="articles",
-        )
+        table = gr.HTML("", elem_id="articles", js_on_load=None)
         pick = gr.Dropdown([], label="Read an article", elem_id="read-article")
         reader = gr.HTML("", elem_id="reader", max_height=480, js_on_load=None)
     return table, pick, reader
 
 
-def _upload() -> tuple[gr.File, gr.Button, gr.Markdown]:
+def _upload() -> tuple[Any, Any, Any]:
     with gr.Accordion("Add articles", open=False):
         files = gr.File(
             file_count="multiple",
@@ -616,7 +515,8 @@ def launch(
     port: int | None = None,
     block: bool = True,
 ) -> str:
-    """Queue with bounded concurrency and start the server; returns the local URL."""
+    """Queue with bounded concurrency and start the server quietly (no Gradio banner or
+    share hint); returns the local URL, or blocks until stopped when `block`."""
     secret = settings.auth.get_secret_value() if settings.auth else None
     auth = parse_auth(secret)
     limit = settings.concurrency
@@ -627,22 +527,76 @@ def launch(
         share=False,
         auth=auth,
         auth_message="Log in with the user and password from ASSISTANT_AUTH." if auth else None,
-        prevent_thread_lock=not block,
-        quiet=not block,
+        prevent_thread_lock=True,
+        quiet=True,
         css=CSS,
         js=JS,
         footer_links=["api"],
     )
+    if block:
+        app.block_thread()
     return str(url)
 
 
-def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
-    """`assistant serve`: ingest the seeds into an empty collection, then serve until stopped."""
+def serve(
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    say: Callable[[str], None] | None = None,
+) -> None:
+    """`assistant serve`: seed an empty collection, say so and where the page is, then
+    serve until stopped."""
+    say = say or _say
     parse_auth(settings.auth.get_secret_value() if settings.auth else None)  # fail before loading
     assistant = Assistant(settings)
-    report = assistant.ensure_seeded()
-    if report is not None:
-        log.info("seeded the collection: %s", report.summary())
+    seed(assistant, settings, say)
     # Build the lexical index while the page loads, not on the first question.
     threading.Thread(target=assistant.store.warm, name="bm25-warm", daemon=True).start()
-    launch(build_app(assistant, settings), settings, host=host, port=port, block=True)
+    app = build_app(assistant, settings)
+    url = launch(app, settings, host=host, port=port, block=False)
+    say(f"serving the web chat on {url}")
+    say(f"answerer: {assistant.mode} ({_answerer(assistant.mode)})")
+    say("press Ctrl+C to stop")
+    app.block_thread()
+
+
+def seed(assistant: Assistant, settings: Settings, say: Callable[[str], None]) -> None:
+    """Ingest the seed folder into an empty collection, saying what happens."""
+    folder = settings.seeds_dir
+    stored = len(assistant.store.articles()) if assistant.store.count() else 0
+    if stored:
+        say(f"the collection already has {stored} article{'s' * (stored != 1)}: not seeding")
+        return
+    if not folder.is_dir():
+        say(f"the collection is empty and {folder}/ is not a folder: add articles on the page")
+        return
+    total = count_articles(folder)
+    say(f"seeding {total} article{'s' * (total != 1)} from {folder}/ …")
+    report = assistant.ensure_seeded(report=say)
+    if report is not None:
+        say(f"seeded: {report.summary()}")
+
+
+def count_articles(folder: Path) -> int:
+    """Articles in a folder as ingestion reads them: one per file, one per JSONL line."""
+    total = 0
+    for path in folder.rglob("*"):
+        if path.is_file() and path.suffix.lower() in UPLOAD_TYPES:
+            total += _records(path) if path.suffix.lower() == ".jsonl" else 1
+    return total
+
+
+def _records(path: Path) -> int:
+    try:
+        return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    except (OSError, UnicodeDecodeError):
+        return 1
+
+
+def _answerer(mode: str) -> str:
+    return EXTRACTIVE_LABEL if mode == "extractive" else GENERATED_LABEL
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)

@@ -23,6 +23,8 @@ LAYERS = {
         "followup",
         "templates",
         "dates",
+        "web_render",
+        "web_timeline",
     },
     "base": {"config", "schema", "errors", "phrases"},
     # The package's public face: it names (lazily) what users may import from every layer.
