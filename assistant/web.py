@@ -385,12 +385,12 @@ def _layout(assistant: Assistant) -> Page:
     session = gr.State(Session())
     gr.Markdown(_header(assistant))
     count = gr.HTML("", elem_id="article-count", js_on_load=None)
+    # On a phone the columns stack: chat, chips and filters, then the sources right
+    # under them; the stored articles and the upload come last, full width.
     with gr.Row():
         with gr.Column(scale=3):
             chatbot, box, ask, new, chips = _chat_column()
             outlets, since, until = _filters()
-            table, reader_pick, reader = _articles()
-            files, ingest, report = _upload()
         with gr.Column(scale=2):
             panel = gr.HTML(
                 EMPTY_SOURCES, elem_id="sources", label="Sources", max_height=640, js_on_load=None
@@ -398,6 +398,8 @@ def _layout(assistant: Assistant) -> Page:
             timeline = gr.Plot(
                 label="Timeline: articles behind the answer", format="png", elem_id="timeline"
             )
+    table, reader_pick, reader = _articles()
+    files, ingest, report = _upload()
     return Page(
         session, chatbot, box, ask, new, chips, count, outlets, since, until,
         table, reader_pick, reader, files, ingest, report, panel, timeline,
