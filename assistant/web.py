@@ -432,10 +432,9 @@ def _wire(app: gr.Blocks, p: Page, h: Handlers) -> None:
 
 def _header(assistant: Assistant) -> str:
     mode = assistant.mode
-    detail = EXTRACTIVE_LABEL if mode == "extractive" else GENERATED_LABEL
     return (
         "## News assistant\n"
-        f"Answerer: **{esc(mode)}** — {esc(detail)}  \n"
+        f"Answerer: **{esc(mode)}** — {esc(_answerer(mode))}  \n"
         "Ask about the stored articles; click a citation [n] to see the sentence it rests on."
     )
 
