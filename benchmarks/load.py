@@ -55,7 +55,7 @@ def free_port() -> int:
 
 def questions() -> list[str]:
     data = yaml.safe_load((common.REPO / "evals" / "seeds.yaml").read_text(encoding="utf-8"))
-    return [q["question"] for q in data["questions"]]
+    return [q["question"] for q in data["questions"] if "question" in q]
 
 
 def rss_mb(pid: int) -> float:
