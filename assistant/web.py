@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".json", ".jsonl"]
 GENERATED_LABEL = "Answers are written by a language model and checked against the sources."
 UNEXPECTED = "⚠️ Unexpected error while answering; see the server log."
+CUT_OFF = " — (cut off)"
 DATE_HINT = "YYYY-MM-DD"
 EXAMPLE_COUNT = 3
 
@@ -158,6 +159,14 @@ def make_filters(sources: Sequence[str] | None, since: str, until: str) -> Filte
     return None if filters.empty else filters
 
 
+def cut_off(partial: str, error: str) -> str:
+    """The chat message of an answer that failed: the error line alone, or, when part of
+    the answer had streamed, that text marked as cut off and the error line under it.
+    The partial text was never verified, so it is shown escaped and plain."""
+    partial = partial.strip()
+    return f"{esc(partial)}{CUT_OFF}\n\n{error}" if partial else error
+
+
 def parse_auth(auth: str | None) -> tuple[str, str] | None:
     """'user:password' -> (user, password); None stays None."""
     if not auth:
@@ -234,15 +243,16 @@ class Handlers:
         session.messages.append({"role": "user", "content": esc(question)})
         session.messages.append({"role": "assistant", "content": "…"})
         yield session.messages, session, gr.skip(), gr.skip(), ""
+        streamed: list[str] = []  # the text shown so far, kept if the answer breaks off
         try:
-            answer = yield from self._stream(question, session, sources, since, until)
+            answer = yield from self._stream(question, session, sources, since, until, streamed)
         except AssistantError as exc:
-            session.messages[-1]["content"] = f"⚠️ {esc(str(exc))}"
+            session.messages[-1]["content"] = cut_off("".join(streamed), f"⚠️ {esc(str(exc))}")
             yield session.messages, session, gr.skip(), gr.skip(), gr.skip()
             return
         except Exception:  # a bug: keep the traceback in the log, the page stays usable
             log.exception("answering %r failed", question)
-            session.messages[-1]["content"] = UNEXPECTED
+            session.messages[-1]["content"] = cut_off("".join(streamed), UNEXPECTED)
             yield session.messages, session, gr.skip(), gr.skip(), gr.skip()
             return
         yield self._finish(session, question, answer, turn)
@@ -260,18 +270,24 @@ class Handlers:
         yield from self.chat(question, session, sources, since, until)
 
     def _stream(
-        self, question: str, session: Session, sources: list[str], since: str, until: str
+        self,
+        question: str,
+        session: Session,
+        sources: list[str],
+        since: str,
+        until: str,
+        streamed: list[str],
     ) -> Generator[ChatOut, None, Answer]:
-        """Show the text as it arrives; the generator's return value is the Answer."""
+        """Show the text as it arrives (collected in `streamed`); the generator's return
+        value is the Answer."""
         filters = make_filters(sources, since, until)
-        streamed = ""
         answer: Answer | None = None
         for item in self.assistant.stream(question, session.history, filters):
             if isinstance(item, Answer):
                 answer = item
             else:
-                streamed += item
-                session.messages[-1]["content"] = esc(streamed) + " ▌"
+                streamed.append(item)
+                session.messages[-1]["content"] = esc("".join(streamed)) + " ▌"
                 yield session.messages, session, gr.skip(), gr.skip(), gr.skip()
         assert answer is not None
         return answer

@@ -313,3 +313,49 @@ def test_model_server_killed_mid_stream(llama: LlamaServer, seeded_dir: Path) ->
     llama.start()  # the same port: the same Assistant reaches it again
     answer = assistant.ask(QUESTION)
     assert answer.passages and answer.text.strip()
+
+
+@pytest.mark.slow
+def test_web_chat_keeps_the_cut_off_answer_when_the_model_server_dies(
+    llama: LlamaServer, seeded_dir: Path
+) -> None:
+    """The page's chat handler over the real server: killed after the first text showed,
+    the message keeps that text marked as cut off with the error line under it; the next
+    question, once the server is back, is answered in the same session."""
+    from assistant.web import CUT_OFF, Handlers, Session
+
+    if llama.proc is None or llama.proc.poll() is not None:
+        llama.start()
+    settings = make_settings(
+        seeded_dir,
+        llm="openai:smollm2-135m",
+        OPENAI_API_KEY="sk-test-local",
+        OPENAI_BASE_URL=llama.base_url,
+        request_timeout=60.0,
+        max_retries=0,
+        k=3,
+    )
+    page, session = Handlers(Assistant(settings)), Session()
+    question = "Describe in detail everything the articles say about Zarif's visit to Baghdad."
+    shown: list[str] = []
+    started = time.monotonic()
+    for messages, *_ in page.chat(question, session, [], "", ""):
+        shown.append(messages[-1]["content"])
+        if shown[-1].endswith(" ▌") and llama.proc is not None and llama.proc.poll() is None:
+            llama.kill()  # the first streamed text is on the page
+        assert time.monotonic() - started < 90
+    streamed = [s for s in shown if s.endswith(" ▌")]
+    assert streamed, "no text streamed before the kill"
+    final = shown[-1]
+    text, sep, error = final.partition(CUT_OFF)
+    assert sep, f"the partial answer is not marked as cut off: {final!r}"
+    assert text and streamed[-1].startswith(text), (text, streamed[-1])
+    assert error.startswith("\n\n⚠️ answerer openai:smollm2-135m failed"), final
+    assert "\n" not in error.strip() and "Traceback" not in error
+
+    llama.start()
+    messages, session, *_ = list(page.chat(QUESTION, session, [], "", ""))[-1]
+    assert len(messages) == 4 and messages[1]["content"] == final
+    reply = messages[-1]["content"]
+    assert reply.strip() and "⚠️" not in reply and CUT_OFF not in reply, reply
+    assert len(session.history) == 1

@@ -20,10 +20,13 @@ import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from web_helpers import free_port, make_settings, running_app, seeded_assistant
 
 from assistant.answer import Assistant
@@ -38,9 +41,11 @@ from assistant.schema import (
     StoredArticle,
 )
 from assistant.web import (
+    CUT_OFF,
     Handlers,
     Session,
     count_articles,
+    cut_off,
     example_questions,
     make_filters,
     name_uploads,
@@ -66,6 +71,7 @@ from assistant.web_render import (
 from assistant.web_timeline import LABEL_PT, label_px, timeline_figure, timeline_points
 
 T = TypeVar("T")
+QUESTION = "At whose invitation did Zarif come to Baghdad?"
 HOSTILE = (
     "Officials met in Basra. <script>window.__xss=1</script> "
     'They signed a deal <img src=x onerror="window.__xss=1"> on trade. '
@@ -612,3 +618,75 @@ def test_twenty_questions_at_once_all_get_answers(assistant: Assistant) -> None:
         assert result["question"] == question and result["answer"].strip()
     assert sum(bool(r["citations"]) for r in results) >= 15
     assert elapsed < 240
+
+
+# --- an answer that breaks off while it streams ---------------------------------------------
+class BreakingChat(BaseChatModel):
+    """A chat model that streams the first `breaks` answers partly, then loses its
+    connection; later answers stream whole."""
+
+    breaks: int = 1
+    partial: tuple[str, ...] = ("Zarif came to Baghdad ", "at the invitation ", "of ")
+    whole: str = "Zarif came to Baghdad at the invitation of Ammar al-Hakim [1]."
+
+    @property
+    def _llm_type(self) -> str:
+        return "breaking-fake"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kw: Any,
+    ) -> ChatResult:
+        text = "".join(str(c.message.content) for c in self._stream(messages))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kw: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        if self.breaks > 0:
+            self.breaks -= 1
+            for piece in self.partial:
+                yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            raise ConnectionError("Connection reset by peer")
+        yield ChatGenerationChunk(message=AIMessageChunk(content=self.whole))
+
+
+def test_an_answer_cut_off_mid_stream_keeps_its_text_and_the_next_question_works(
+    assistant: Assistant,
+) -> None:
+    model = BreakingChat()
+    broken = Assistant(
+        make_settings(assistant.settings.data_dir, llm="openai:fake-model"),
+        store=assistant.store,
+        embedder=assistant.embedder,
+        chat_model=model,
+    )
+    h, session = Handlers(broken), Session()
+    shown = [step[0][-1]["content"] for step in h.chat(QUESTION, session, [], "", "")]
+    assert any(s.endswith(" ▌") for s in shown), "part of the answer streamed first"
+    final = shown[-1]
+    text, _, error = final.partition(CUT_OFF)
+    assert text == "Zarif came to Baghdad at the invitation of", final
+    assert error.startswith("\n\n⚠️ answerer openai:fake-model failed"), final
+    assert "\n" not in error.strip() and "Traceback" not in error
+    assert session.history == [] and session.sources == [], "an unverified text is not kept"
+
+    messages, session, panel, _, _ = last(h.chat(QUESTION, session, [], "", ""))
+    assert len(messages) == 4 and messages[1]["content"] == final, "the cut-off turn stays"
+    reply = messages[-1]["content"]
+    assert CUT_OFF not in reply and "⚠️" not in reply
+    assert "Hakim" in reply and 'class="cite" href="#src-0-' in reply
+    assert len(session.history) == 1 and "Sources for:" in panel
+
+
+def test_cut_off_marks_only_a_partial_answer() -> None:
+    assert cut_off("", "⚠️ down") == "⚠️ down"
+    assert cut_off("  ", "⚠️ down") == "⚠️ down"
+    assert cut_off("Talks <b>began", "⚠️ down") == f"Talks &lt;b&gt;began{CUT_OFF}\n\n⚠️ down"
