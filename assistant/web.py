@@ -3,12 +3,15 @@
 What it does: `build_app(assistant, settings)` lays out the page over one
 `Assistant` (chat, example chips derived from the stored articles, filters, the
 stored-articles table and reader, upload, the sources panel and the timeline) and
-wires its events; `launch(...)` starts it with Gradio's queue (bounded concurrency,
-public sharing never on, optional login from `ASSISTANT_AUTH=user:password`);
-`serve(settings)` is what `assistant serve` calls: it says on the terminal what it
-does (seeding, the URL, the answerer), then blocks. The page script (`JS`) makes a
-click on [n] open and focus the sentence that answer sentence rests on, and the
-card's "back to the answer" link return to it.
+wires its events; `launch(...)` starts it with Gradio's queue (bounded concurrency
+and a bounded waiting line: when it is full, a 503 with the product's "busy, retry in
+5 s" line and a Retry-After header; public sharing never on, optional login from
+`ASSISTANT_AUTH=user:password`); `serve(settings)` is what `assistant serve` calls:
+it says on the terminal what it does (seeding, the URL, the answerer), then blocks.
+The page script (`JS`) makes a click on [n] open and focus the sentence that answer
+sentence rests on, and the card's "back to the answer" link return to it. An answer
+that breaks off while streaming stays on the page marked " — (cut off)", with the
+error line under it.
 
 What it leaves to others: the HTML of answers, cards and tables is
 `web_render.py`'s (jinja2 templates, escaped by default); the timeline figure is
@@ -32,6 +35,10 @@ from typing import Any
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline by default
 
 import gradio as gr
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
 
 from .answer import Assistant
 from .config import Settings
@@ -58,6 +65,10 @@ UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".json", ".jsonl"]
 GENERATED_LABEL = "Answers are written by a language model and checked against the sources."
 UNEXPECTED = "⚠️ Unexpected error while answering; see the server log."
 CUT_OFF = " — (cut off)"
+QUEUE_MIN = 256
+QUEUE_PER_SLOT = 64
+RETRY_AFTER_S = 5
+BUSY = f"the assistant is busy (too many questions waiting); retry in {RETRY_AFTER_S} s"
 DATE_HINT = "YYYY-MM-DD"
 EXAMPLE_COUNT = 3
 
@@ -537,8 +548,10 @@ def launch(
     secret = settings.auth.get_secret_value() if settings.auth else None
     auth = parse_auth(secret)
     limit = settings.concurrency
-    app.queue(default_concurrency_limit=limit, max_size=max(64, 16 * limit))
+    app.queue(default_concurrency_limit=limit, max_size=queue_size(limit))
     _, url, _ = app.launch(
+        # A full queue is a 503 that says "busy, retry" (and when), not Gradio's bare one.
+        app_kwargs={"exception_handlers": {StarletteHTTPException: _busy_or_default}},
         server_name=host or settings.host,
         server_port=port or settings.port,
         share=False,
@@ -553,6 +566,27 @@ def launch(
     if block:
         app.block_thread()
     return str(url)
+
+
+def queue_size(concurrency: int) -> int:
+    """Questions that may wait for an answering slot: enough for a few hundred people
+    asking at once (each waiting question holds a few kB), bounded so a flood is told to
+    retry instead of growing memory."""
+    return max(QUEUE_MIN, QUEUE_PER_SLOT * concurrency)
+
+
+async def _busy_or_default(request: Request, exc: StarletteHTTPException) -> Response:
+    """Gradio's "Queue is full" becomes the product's busy line with a Retry-After header
+    (the page's script shows its own "busy, try again" notice on any 503); every other
+    HTTP error keeps FastAPI's default answer."""
+    detail = str(exc.detail)
+    if exc.status_code == 503 and detail.startswith("Queue is full"):
+        return JSONResponse(
+            {"detail": BUSY, "error": BUSY},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+    return await http_exception_handler(request, exc)
 
 
 def serve(

@@ -7,10 +7,13 @@ process holds them). Then, for each N in `--clients`, N threads each ask
 `--per-client` questions from evals/seeds.yaml through Gradio's HTTP API
 (`POST /gradio_api/call/ask`, then the event stream), all within `--time-limit`
 seconds. Reported per run: the share answered (an answer or a refusal, i.e. a
-reply), p50/p95 latency of the replies, the peak resident memory of the serving
-process (and of the Chroma server), and the errors by kind (queue full, the
-`{"error": ...}` line of the product, a Gradio error event, HTTP status, client
-timeout). Nothing but 127.0.0.1 is contacted; every wait is bounded.
+reply), how many were told to retry (the page's 503 "busy" line with a Retry-After
+header, when its waiting line is full), tracebacks (in a reply or in the serving
+process's log during the run; the target is none), p50/p95 latency of the replies,
+the peak resident memory of the serving process (and of the Chroma server), and the
+other errors by kind (the `{"error": ...}` line of the product, a Gradio error event,
+HTTP status, client timeout). Nothing but 127.0.0.1 is contacted; every wait is
+bounded.
 
     .venv/bin/python benchmarks/load.py
     .venv/bin/python benchmarks/load.py --clients 10 50 --per-client 3 --modes embedded
@@ -196,6 +199,7 @@ class Run:
     outcomes: list[Outcome] = field(default_factory=list)
     wall: float = 0.0
     peak_mb: dict[str, float] = field(default_factory=dict)
+    log_tracebacks: int = 0  # "Traceback" lines the serving process logged during the run
 
 
 def ask(client: httpx.Client, question: str) -> Outcome:
@@ -203,6 +207,9 @@ def ask(client: httpx.Client, question: str) -> Outcome:
     start = time.perf_counter()
     try:
         posted = client.post("/gradio_api/call/ask", json={"data": [question, None, "", ""]})
+        if posted.status_code == 503 and posted.headers.get("retry-after"):
+            # The queue is full: the product's busy line, with when to retry.
+            return Outcome("told_to_retry", time.perf_counter() - start, posted.text[:200])
         if posted.status_code != 200:
             return Outcome(f"http_{posted.status_code}", time.perf_counter() - start)
         event = posted.json()["event_id"]
@@ -277,7 +284,10 @@ def load_run(
 
 def figures(run: Run, asked: int) -> dict[str, Any]:
     replies = [o for o in run.outcomes if o.kind in {"answered", "refused"}]
-    errors = Counter(o.kind for o in run.outcomes if o.kind not in {"answered", "refused"})
+    retry = sum(o.kind == "told_to_retry" for o in run.outcomes)
+    errors = Counter(
+        o.kind for o in run.outcomes if o.kind not in {"answered", "refused", "told_to_retry"}
+    )
     secs = [o.seconds for o in replies]
     return {
         "mode": run.mode,
@@ -285,7 +295,9 @@ def figures(run: Run, asked: int) -> dict[str, Any]:
         "planned": asked,
         "asked": len(run.outcomes),
         "answered_share": round(len(replies) / asked, 3) if asked else 0.0,
+        "told_to_retry": retry,
         "refused": sum(o.kind == "refused" for o in run.outcomes),
+        "tracebacks": sum("Traceback" in o.detail for o in run.outcomes) + run.log_tracebacks,
         "p50_s": round(common.pct(secs, 50), 3),
         "p95_s": round(common.pct(secs, 95), 3),
         "throughput_qps": round(len(replies) / run.wall, 2) if run.wall else 0.0,
@@ -315,6 +327,8 @@ def main() -> None:
             r["clients"],
             r["asked"],
             r["answered_share"],
+            r["told_to_retry"],
+            r["tracebacks"],
             r["p50_s"],
             r["p95_s"],
             r["throughput_qps"],
@@ -329,6 +343,8 @@ def main() -> None:
         "N",
         "asked",
         "answered",
+        "retry",
+        "tracebacks",
         "p50 s",
         "p95 s",
         "q/s",
@@ -349,11 +365,22 @@ def measure(folder: Path, mode: str, args: argparse.Namespace) -> list[dict[str,
         log(f"{mode}: serving at {url}; warming up")
         with httpx.Client(base_url=url, timeout=120) as warm:
             ask(warm, questions()[0])
+        server_log = folder / "serve.log"
         for n in args.clients:
             log(f"{mode}: {n} clients x {args.per_client} questions")
+            before = tracebacks(server_log)
             run = load_run(url, mode, n, args.per_client, args.time_limit, pids)
+            run.log_tracebacks = tracebacks(server_log) - before
             runs.append(figures(run, n * args.per_client))
     return runs
+
+
+def tracebacks(path: Path) -> int:
+    """How many tracebacks a log file holds so far."""
+    try:
+        return path.read_text(errors="replace").count("Traceback")
+    except OSError:
+        return 0
 
 
 @contextmanager

@@ -20,7 +20,8 @@ import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, TypeVar
+from types import SimpleNamespace
+from typing import Any, TypeVar, cast
 
 import httpx
 import pytest
@@ -690,3 +691,59 @@ def test_cut_off_marks_only_a_partial_answer() -> None:
     assert cut_off("", "⚠️ down") == "⚠️ down"
     assert cut_off("  ", "⚠️ down") == "⚠️ down"
     assert cut_off("Talks <b>began", "⚠️ down") == f"Talks &lt;b&gt;began{CUT_OFF}\n\n⚠️ down"
+
+
+# --- overload: a full waiting line is told to retry ---------------------------------------
+def test_a_full_queue_answers_busy_retry_not_a_bare_503(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One answering slot and room for two waiting questions: of eight asked at once some
+    are refused with the product's busy line and a Retry-After header; the others are
+    answered; other HTTP errors keep their usual answer."""
+    import assistant.web as web
+
+    monkeypatch.setattr(web, "QUEUE_MIN", 2)
+    monkeypatch.setattr(web, "QUEUE_PER_SLOT", 0)
+    assert web.queue_size(1) == 2
+
+    def slow_ask(
+        self: Handlers,
+        question: str,
+        sources: list[str] | None = None,
+        since: str = "",
+        until: str = "",
+    ) -> dict[str, Any]:
+        time.sleep(1.0)  # holds the only slot while the others arrive
+        return {"answer": f"ok: {question}"}
+
+    monkeypatch.setattr(Handlers, "ask_api", slow_ask)
+    stub = SimpleNamespace(mode="extractive", settings=make_settings(tmp_path, concurrency=1))
+    posted: list[httpx.Response] = []
+    lock = threading.Lock()
+    with running_app(cast(Assistant, stub)) as app:
+
+        def post(i: int) -> None:
+            reply = httpx.post(
+                f"{app.url}gradio_api/call/ask", json={"data": [f"q{i}", None, "", ""]}, timeout=30
+            )
+            with lock:
+                posted.append(reply)
+
+        threads = [threading.Thread(target=post, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        busy = [r for r in posted if r.status_code == 503]
+        taken = [r for r in posted if r.status_code == 200]
+        assert len(posted) == 8 and busy and taken, [r.status_code for r in posted]
+        assert len(busy) + len(taken) == 8
+        for r in busy:
+            assert r.json() == {"detail": web.BUSY, "error": web.BUSY}
+            assert r.headers["retry-after"] == str(web.RETRY_AFTER_S)
+            assert "Traceback" not in r.text and "Queue is full" not in r.text
+        event = taken[0].json()["event_id"]
+        stream = httpx.get(f"{app.url}gradio_api/call/ask/{event}", timeout=60).text
+        assert "event: complete" in stream and "ok: q" in stream
+        unknown = httpx.post(f"{app.url}gradio_api/call/nope", json={"data": []}, timeout=30)
+        assert unknown.status_code != 503 and web.BUSY not in unknown.text
