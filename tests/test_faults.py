@@ -209,6 +209,73 @@ def test_chroma_server_killed_then_restarted(chroma: ChromaServer, tmp_path: Pat
 
 
 @pytest.mark.slow
+def test_questions_keep_being_answered_while_another_client_ingests_into_the_server(
+    chroma: ChromaServer, tmp_path: Path
+) -> None:
+    """Server mode: one client asks while another writes four batches into the same Chroma
+    server. Every question is answered (never an error), every BM25 index the asking
+    client serves is whole (each counted chunk read once), and once the writes end its
+    index is the collection's, found by the new articles' words."""
+    asker = _client(chroma.url, tmp_path)
+    asker.ingest([str(SEEDS)])
+    writer_side = Assistant(asker.settings, embedder=asker.embedder, chat_model=None)
+    served: list[LexicalRows] = []
+    original = asker.store._lexical.get
+
+    def spy(*args: Any, **kwargs: Any) -> LexicalRows:
+        rows = original(*args, **kwargs)
+        served.append(rows)
+        return rows
+
+    asker.store._lexical.get = spy  # type: ignore[method-assign]
+    assert "Hakim" in asker.ask(QUESTION).text
+    feeds = [_feed(tmp_path / f"batch{b}.jsonl", 10, prefix=f"s{b}") for b in range(4)]
+    failures: list[BaseException] = []
+    answered, asking_over = threading.Event(), threading.Event()
+
+    def ingest() -> None:
+        try:
+            for feed in feeds:
+                writer_side.ingest([feed])
+                if not asking_over.is_set():  # a question between this write and the next
+                    answered.wait(timeout=20)
+                    answered.clear()
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+
+    writer = threading.Thread(target=ingest, name="server-ingest")
+    started = time.monotonic()
+    writer.start()
+    answers: list[Answer] = []
+    errors: list[BaseException] = []
+    while writer.is_alive() and time.monotonic() - started < 45 and len(answers) < 200:
+        try:
+            answers.append(asker.ask(QUESTION))
+        except Exception as exc:  # must not happen: counted and shown below
+            errors.append(exc)
+        answered.set()
+    asking_over.set()
+    answered.set()
+    writer.join(timeout=60)
+    assert not writer.is_alive() and not failures, failures
+    assert not errors, [str(e) for e in errors]
+    assert len(answers) >= len(feeds), "questions stopped while the other client wrote"
+    for answer in answers:
+        assert not answer.refused and "Hakim" in answer.text, answer.text
+    revisions = {rows.revision for rows in served}
+    assert len(revisions) >= 2, "the asking client never saw a write land"
+    for rows in served:
+        assert len(rows.ids) == rows.count == len(set(rows.ids)), "a half-read index served"
+    counts = _consistent(asker)
+    assert len(counts) == 5 + 4 * 10
+    ids = {cid for cid, _, _ in asker.store.iter_chunks()}
+    last = asker.store._lexical_index()
+    assert last.count == asker.store.count() == len(ids) and set(last.ids) == ids
+    hits = asker.store.lexical_search("border post 7 s3", 10, Filters())
+    assert any(p.article_id == "s3-007" for p, _ in hits)
+
+
+@pytest.mark.slow
 def test_an_ingest_cut_by_the_server_is_finished_by_a_rerun(
     chroma: ChromaServer, tmp_path: Path
 ) -> None:
