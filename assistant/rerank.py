@@ -50,6 +50,14 @@ PACKAGED_RERANKERS = {
 #: Scores are compared at this precision (see the module docstring).
 SCORE_DECIMALS = 2
 
+#: onnxruntime intra-op threads. One pair at a time is a small job, and on the shared
+#: 2-core machine a second thread cost more than it gave (load average 6-8): 13 seed
+#: passages scored in 0.74 s with 1 thread vs 1.34 s with onnxruntime's own choice
+#: (0 = one per core); warm `Assistant.ask` p50 over 30 seed questions 1.59 s vs 2.89 s.
+#: Scores were bit-identical either way (38 seed passages). An idle machine may differ:
+#: pass `threads` to measure it.
+DEFAULT_THREADS = 1
+
 _MAX_LENGTH = 512
 
 
@@ -64,14 +72,16 @@ class Reranker(Protocol):
 class CrossEncoder:
     """An ONNX cross-encoder: one logit per (query, text) pair."""
 
-    def __init__(self, name: str, folder: Path, sha256: str, threads: int = 0) -> None:
+    def __init__(
+        self, name: str, folder: Path, sha256: str, threads: int = DEFAULT_THREADS
+    ) -> None:
         model = folder / "model.onnx"
         _check_sum(model, sha256, name)
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads  # 0: onnxruntime's own choice (= cores)
+        options.intra_op_num_threads = threads  # 0 would be onnxruntime's choice (= cores)
         options.log_severity_level = 3
         self.name = name
         self._session = ort.InferenceSession(
@@ -137,7 +147,7 @@ def check_reranker(spec: str) -> tuple[str, str]:
     return "local", model.strip()
 
 
-def make_reranker(spec: str, threads: int = 0) -> Reranker | None:
+def make_reranker(spec: str, threads: int = DEFAULT_THREADS) -> Reranker | None:
     """The reranker named by `spec` (loaded once per process), or None for `none`."""
     provider, model = check_reranker(spec)
     if provider == "none":
@@ -155,7 +165,7 @@ class LazyReranker:
     """A reranker that loads on its first `score`: building an `Assistant` (to ingest,
     say) never loads the model; the first question does, once per process."""
 
-    def __init__(self, spec: str, threads: int = 0) -> None:
+    def __init__(self, spec: str, threads: int = DEFAULT_THREADS) -> None:
         check_reranker(spec)
         self.name = spec
         self._spec, self._threads = spec, threads
@@ -166,7 +176,7 @@ class LazyReranker:
         return model.score(query, texts)
 
 
-def lazy_reranker(spec: str, threads: int = 0) -> Reranker | None:
+def lazy_reranker(spec: str, threads: int = DEFAULT_THREADS) -> Reranker | None:
     """The reranker for `spec`, checked now and loaded on first use; None for `none`."""
     provider, _ = check_reranker(spec)
     return None if provider == "none" else LazyReranker(spec, threads)
