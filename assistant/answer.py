@@ -30,13 +30,16 @@ from .ingest import Ingestor, ProgressFactory, Reporter, open_store
 from .models import Embedder, describe_error, make_chat_model, make_embedder
 from .phrases import REFUSAL, format_marker
 from .prompts import prompts
-from .rerank import Reranker, lazy_reranker
+from .rerank import Reranker, lazy_reranker, rounded
 from .retrieve import Components, Retriever
 from .schema import Answer, Article, IngestReport, Passage
 from .store import Store
 from .text import content_stems, fold
 
 _NOT_GIVEN: Any = object()
+#: Sentences the judge reads per question, the best by similarity and word overlap first
+#: (each costs ~10 ms on 2 cores; the answer is almost always among the first 20).
+_JUDGED_SENTENCES = 24
 
 
 class SentenceVectors:
@@ -147,12 +150,15 @@ class Assistant:
         mark = time.perf_counter()
         answer = Answer(question, "", False, self.mode, query.search_text, passages=passages)
         generated = False
-        if not self._relevant(query, passages):
+        ranked = self._sentences(query, passages)
+        timings["judge"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        if not self._relevant(query, passages, ranked):
             answer.text, answer.refused = REFUSAL, True
             answer.note = self._hidden_by_filters(query, filters)
             yield REFUSAL
         elif self.chat_model is None:
-            answer.text = self._extractive(query, passages)
+            answer.text = self._extractive(query, ranked)
             answer.refused = answer.text == REFUSAL
             yield answer.text
         else:
@@ -181,7 +187,7 @@ class Assistant:
         """A generated answer none of whose sentences the articles support is not shown:
         the extractive answer (or the refusal) takes its place, with a note saying why."""
         phantoms = answer.phantom_citations
-        answer.text = self._extractive(query, answer.passages)
+        answer.text = self._extractive(query, self._sentences(query, answer.passages))
         answer.refused = answer.text == REFUSAL
         answer.sentences, answer.citations = [], []
         self._verify(answer)
@@ -196,7 +202,7 @@ class Assistant:
         if filters is None or filters.empty:
             return ""
         unfiltered = self.retrieve(query.search_text)
-        if not self._relevant(query, unfiltered):
+        if not self._relevant(query, unfiltered, self._sentences(query, unfiltered)):
             return ""
         reasons: dict[str, str] = {}
         for p in unfiltered:
@@ -211,27 +217,51 @@ class Assistant:
         noun = "article about this is" if total == 1 else "articles about this are"
         return f"{total} {noun} outside the filters ({'; '.join(parts)}): widen or clear them."
 
-    def _relevant(self, query: Query, passages: list[Passage]) -> bool:
-        """Calibrated gate: a passage is close in meaning, shares most of the question's
-        words, and every name or number the question asks about occurs in some passage."""
-        if not passages:
+    def _sentences(self, query: Query, passages: list[Passage]) -> list[extractive.Candidate]:
+        """The passages' quotable sentences, best first: by the judge when there is one
+        (each read with its antecedent), else by embedding similarity and word overlap."""
+        ranked = extractive.candidates(query, passages, self.vectors)
+        if self.reranker is None or not ranked:
+            return ranked
+        judge = self.reranker
+        return extractive.judged(
+            query, ranked, lambda q, t: rounded(judge.score(q, t)), limit=_JUDGED_SENTENCES
+        )
+
+    def _relevant(
+        self, query: Query, passages: list[Passage], ranked: list[extractive.Candidate]
+    ) -> bool:
+        """The refusal gate: every name or number the user asked about occurs in a passage,
+        and, with the judge, some sentence rates as answering; without it, a passage close
+        in meaning shares most of the question's words."""
+        if not passages or not ranked:
             return False
-        if missing_names(query, passages):
-            return False  # "the population of Basra": no passage mentions Basra
-        best = max(p.dense for p in passages)
+        missing = missing_names(query, passages)  # "the population of Basra": no Basra
+        if missing:
+            # Even a confident judge does not outweigh a missing name: it rated "Zarif also
+            # met with al-Sudani" 5.3 for "Did Zarif meet Erdogan?" and a sentence about
+            # Qaani 7.1 for "Did Araghchi meet Erdogan in Tehran?".
+            return False
+        judged = [c.judge for c in ranked if c.judge is not None]
+        if judged:
+            return max(judged) >= extractive.JUDGE_ANSWERS
+        best_dense = max(p.dense for p in passages)
         q_stems = content_stems(query.text) or content_stems(query.search_text)
         hits = max((len(q_stems & content_stems(p.text)) for p in passages), default=0)
         coverage = hits / len(q_stems) if q_stems else 0.0
-        return best >= self.settings.refusal_threshold and coverage > 0.5
+        return best_dense >= self.settings.refusal_threshold and coverage > 0.5
 
-    def _extractive(self, question: Query, passages: list[Passage]) -> str:
-        ranked = extractive.candidates(question, passages, self.vectors)
-        chosen = extractive.select(ranked, self.vectors, limit=self.settings.extractive_sentences)
-        if not chosen or chosen[0].relevance < self.settings.refusal_threshold:
-            return REFUSAL
-        if extractive.lacks_answer_type(question, chosen):
+    def _extractive(self, query: Query, ranked: list[extractive.Candidate]) -> str:
+        limit = self.settings.extractive_sentences
+        if ranked and ranked[0].judge is not None:
+            chosen = extractive.select_judged(ranked, self.vectors, query, limit=limit)
+        else:
+            chosen = extractive.select(ranked, self.vectors, limit=limit)
+            if chosen and chosen[0].relevance < self.settings.refusal_threshold:
+                chosen = []
+        if not chosen or extractive.lacks_answer_type(query, chosen):
             return REFUSAL  # asked "when"/"how many" and no quotable sentence says it
-        return extractive.compose(chosen)
+        return extractive.compose(chosen, extractive.notes_for(query))
 
     def _generate(self, question: str, passages: list[Passage]) -> Iterator[str]:
         from langchain_core.output_parsers import StrOutputParser

@@ -13,6 +13,9 @@ cited retrieved passages as [1]..[k]; the reader sees articles. Steps:
      are marked unsupported;
   4. record, for each answer sentence, the article sentences it rests on (what a
      click on its [n] highlights), and for each source every supporting sentence.
+Computed notes between ⟨ ⟩ (a date resolved against an article's publication date,
+that date, the outlet) are not scored as quotes: each is recomputed from the cited
+articles, and a sentence whose note does not hold is unsupported.
 """
 
 from __future__ import annotations
@@ -23,7 +26,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .phrases import CITATION_PATTERN, MODEL_REFUSAL_MARKERS, REFUSAL
+from .dates import describe, resolve, spoken_date, to_date
+from .phrases import (
+    CITATION_PATTERN,
+    DERIVED_PATTERN,
+    MODEL_REFUSAL_MARKERS,
+    REFUSAL,
+    REPORTED_BY,
+    REPORTED_ON,
+    RESOLVED_DATE,
+)
 from .schema import Citation, Evidence, Passage, SentenceCheck, Span
 from .text import content_stems, fold, sentence_spans
 
@@ -101,8 +113,16 @@ class StreamNumbering:
 
 
 def drop_phantoms(text: str, valid: set[int]) -> tuple[str, int]:
-    """Remove markers (or numbers inside a group) naming no passage; return (text, count)."""
-    return rewrite_markers(text, lambda n: n if n in valid else None)
+    """Remove markers (or numbers inside a group) naming no passage; return (text, count).
+
+    Removing one can join the brackets around it into a new marker ("[[5]9]" -> "[9]"),
+    so passes repeat until none is left; each pass removes at least one, so they end."""
+    total = 0
+    while True:
+        text, dropped = rewrite_markers(text, lambda n: n if n in valid else None)
+        total += dropped
+        if not dropped:
+            return text, total
 
 
 def is_refusal(text: str) -> bool:
@@ -166,9 +186,12 @@ def verify(
     best: dict[int, float] = {}  # source n -> its best support of any sentence citing it
     for i, (start, end, cites) in enumerate(units):
         sentence = _strip_markers(text[start:end])
+        claim = _quoted_part(sentence)
         scored = [
-            (n, *_support(sentence, sources[n - 1], sims.get((i, n)))) for n in cites
+            (n, *_support(claim, sources[n - 1], sims.get((i, n)))) for n in cites
         ]  # (n, score, passage, span)
+        if not _notes_hold(sentence, [sources[n - 1] for n in cites]):
+            scored = [(n, 0.0, p, span) for n, _, p, span in scored]  # a wrong computed date
         for n, score, _, _ in scored:
             best[n] = max(best.get(n, 0.0), score)
         support = max((score for _, score, _, _ in scored), default=0.0)
@@ -244,6 +267,29 @@ def _strip_markers(sentence: str) -> str:
     return re.sub(r"\s*" + CITATION_PATTERN.pattern, "", sentence).strip()
 
 
+def _quoted_part(sentence: str) -> str:
+    """The sentence without its computed notes (⟨...⟩): what the articles must support."""
+    return DERIVED_PATTERN.sub("", sentence).strip()
+
+
+def _notes_hold(sentence: str, sources: Sequence[_Source]) -> bool:
+    """Every computed note of the sentence is what the cited articles give: a date
+    resolved against an article's publication date, that date, or its outlet."""
+    notes = DERIVED_PATTERN.findall(sentence)
+    if not notes:
+        return True
+    claim = _quoted_part(sentence)
+    allowed: set[str] = set()
+    for source in sources:
+        p = source.passages[0]
+        allowed |= {RESOLVED_DATE.format(date=describe(r)) for r in resolve(claim, to_date(p.date))}
+        if to_date(p.date):
+            allowed.add(REPORTED_ON.format(date=spoken_date(p.date)))
+        if p.source:
+            allowed.add(REPORTED_BY.format(outlet=p.source))
+    return all(note.strip() in allowed for note in notes)
+
+
 def _passage_sentences(passage: Passage) -> list[Span]:
     return sentence_spans(passage.text) or [(0, len(passage.text))]
 
@@ -258,7 +304,7 @@ def _similarities(
     cited = sorted({n for _, _, cites in units for n in cites})
     if embed is None or not cited:
         return {}
-    claims = [_strip_markers(text[s:e]) for s, e, _ in units]
+    claims = [_quoted_part(_strip_markers(text[s:e])) for s, e, _ in units]
     pieces = {n: sources[n - 1].sentences() for n in cited}
     flat = [p.text[a:b] for n in cited for p, (a, b) in pieces[n]]
     vectors = embed(claims + flat)

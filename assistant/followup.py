@@ -22,15 +22,41 @@ History = Sequence[tuple[str, str]]
 @dataclass(frozen=True)
 class Query:
     """A question made standalone: the user's own words, and subjects carried from
-    earlier turns (searched for, but not required to occur in an answer)."""
+    earlier turns (searched for, but not required to occur in an answer); the first
+    carried subject is who the question's pronoun most likely means."""
 
     text: str
     carried: tuple[str, ...] = ()
 
     @property
     def search_text(self) -> str:
-        """What retrieval is asked: "What did he discuss? (Zarif, Baghdad)"."""
-        return f"{self.text} ({', '.join(self.carried)})" if self.carried else self.text
+        """What retrieval and the relevance judges are asked: the question with its first
+        pronoun replaced by the referent, the other carried subjects after it:
+        "What did he discuss with the president?" -> "What did Zarif discuss with the
+        president? (Baghdad)"."""
+        if not self.carried:
+            return self.text
+        text, used = _substitute(self.text, self.carried[0])
+        rest = self.carried[1:] if used else self.carried
+        return f"{text} ({', '.join(rest)})" if rest else text
+
+
+_SUBJECT_PRONOUN = re.compile(r"\b(he|she|they|him|her|them)\b(?!['’]s)", re.I)
+_POSSESSIVE_PRONOUN = re.compile(r"\b(his|their)\b", re.I)
+
+
+def _substitute(question: str, referent: str) -> tuple[str, bool]:
+    """The question with its first personal pronoun replaced by `referent` (a possessive
+    by "referent's"); (question, False) when it has none."""
+    match = _SUBJECT_PRONOUN.search(question)
+    possessive = _POSSESSIVE_PRONOUN.search(question)
+    if possessive and (not match or possessive.start() < match.start()):
+        start, end, name = possessive.start(), possessive.end(), f"{referent}'s"
+    elif match:
+        start, end, name = match.start(), match.end(), referent
+    else:
+        return question, False
+    return question[:start] + name + question[end:], True
 
 
 _PRONOUNS = re.compile(
@@ -82,18 +108,56 @@ def subjects(text: str) -> list[str]:
 
 
 def rewrite_follow_up(question: str, history: History, limit: int = 4) -> Query:
-    """Deterministic condensation: carry earlier turns' subjects into a follow-up.
+    """Deterministic condensation: carry the current topic's subjects into a follow-up.
 
     "Who did Zarif meet in Baghdad?" then "What did he discuss with the president?"
-    carries ("Zarif", "Baghdad"). Subjects come from the most recent questions first,
-    so a third turn still knows who "he" is.
+    carries ("Zarif", "Baghdad"). The topic is the most recent earlier question that
+    named subjects of its own, so a third turn still knows who "he" is, and a topic
+    change ("And who did Bagheri meet?") leaves the older subjects behind. When that
+    question asked for a person ("Which minister visited Tehran?"), the names its
+    answer gave are carried too: first when the person was the question's subject
+    ("Which minister visited Tehran?": "he" next is that minister), after the
+    question's own subjects when it asked about someone's object ("Who did Zarif
+    meet?": "he" next is still Zarif).
     """
     own = subjects(question)
     if own and not _PRONOUNS.search(question):
         return Query(question)
-    carried: list[str] = []
-    for previous, _ in reversed(history):
-        for name in subjects(previous):
-            if name.lower() not in question.lower() and name not in carried:
-                carried.append(name)
-    return Query(question, tuple(carried[:limit]))
+    later: list[str] = []  # subjects of follow-ups between the topic and this question
+    for previous, answer in reversed(history):
+        named = subjects(previous)
+        if not named or _PRONOUNS.search(previous):
+            later += named  # itself a follow-up: the topic is further back
+            continue
+        people = answer_names(previous, answer) if _PERSON_QUESTION.match(previous) else []
+        subject_question = not _OBJECT_QUESTION.match(previous)
+        found = [*people, *named] if subject_question else [*named, *people]
+        return Query(question, _carry([*found, *later], question, limit))
+    return Query(question, _carry(later, question, limit))
+
+
+def _carry(names: list[str], question: str, limit: int) -> tuple[str, ...]:
+    return tuple([n for n in dict.fromkeys(names) if n.lower() not in question.lower()][:limit])
+
+
+_PERSON_QUESTION = re.compile(r"^\s*(?:and\s+)?(?:who|whom|which\s+\w+(?:\s+\w+)?)\b", re.I)
+# A wh-word followed by an auxiliary asks about the object ("Who did Zarif meet?"); one
+# followed by the verb itself asks for the subject ("Who heads the Quds Force?").
+_OBJECT_QUESTION = re.compile(
+    r"^\s*(?:and\s+)?(?:who|whom|what|which(?:\s+\w+){0,2}?)\s+"
+    r"(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could)\b",
+    re.I,
+)
+
+
+def answer_names(question: str, answer: str, limit: int = 2) -> list[str]:
+    """Names the first sentence of an answer gives that its question did not: who the
+    answer is about ("Iraqi Defense Minister Juma Inad arrived..." -> "Juma Inad")."""
+    first = re.split(r"(?<=[.!?])\s+", re.sub(r"\s*\[\d+(?:,\s*\d+)*\]", "", answer.strip()))[0]
+    asked = {w.lower() for name in subjects(question) for w in name.split()}
+    out = []
+    for name in subjects(first):
+        words = [w for w in name.split() if w.lower() not in asked]
+        if len(words) >= 2:  # a person's name; a lone capitalised word is often an adjective
+            out.append(" ".join(words[-2:]))  # the name itself, not its title
+    return out[:limit]

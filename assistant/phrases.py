@@ -43,6 +43,22 @@ MODEL_REFUSAL_MARKERS = (
 )
 
 
+#: What an answer computed rather than quoted (a date resolved against the article's
+#: publication date, the outlet from its metadata) stands between these marks, so a reader
+#: and the verifier can tell it from the article's own words.
+DERIVED_OPEN, DERIVED_CLOSE = "⟨", "⟩"
+DERIVED_PATTERN = re.compile(r"\s*⟨([^⟨⟩]*)⟩")
+#: The derived notes, word for word (the verifier recomputes and compares them).
+RESOLVED_DATE = "{date}, counted from the article's date"
+REPORTED_ON = "reported on {date}"
+REPORTED_BY = "reported by {outlet}"
+
+
+def derived(note: str) -> str:
+    """A computed note, marked: " ⟨reported on March 5, 2024⟩"."""
+    return f" {DERIVED_OPEN}{note}{DERIVED_CLOSE}"
+
+
 def format_marker(n: int) -> str:
     """The marker for passage `n`, e.g. ``[2]``."""
     return f"[{n}]"

@@ -15,8 +15,7 @@ import itertools
 import re
 from unicodedata import category
 
-import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from assistant.chunking import approx_tokens, chunk_article
@@ -209,18 +208,6 @@ def test_markers_are_parsed_from_any_text(text: str) -> None:
     assert [m.start for m in markers] == sorted(m.start for m in markers)
 
 
-def _reveals_a_marker(text: str, valid: set[int]) -> bool:
-    """Removing a phantom joins brackets around it into a new marker ("[[5]9]" -> "[9]"):
-    a known bug of `citations.drop_phantoms` (one pass), tested on its own below."""
-    cleaned, _ = drop_phantoms(text, valid)
-    return any(n not in valid for m in parse_markers(cleaned) for n in m.numbers)
-
-
-@pytest.mark.xfail(
-    reason="citations.drop_phantoms makes one pass: removing '[5]' from '[[5]9]' leaves a "
-    "new marker '[9]' naming no passage, and verify() then raises IndexError",
-    strict=True,
-)
 def test_a_marker_revealed_by_removing_a_phantom_is_removed_too() -> None:
     assert drop_phantoms("[[5]9]", {1}) == ("", 2)
     checked = verify("[[3]3] Zarif met Hakim.", _passages(2), embed=None, threshold=0.5)
@@ -231,7 +218,6 @@ def test_a_marker_revealed_by_removing_a_phantom_is_removed_too() -> None:
 @given(MARKERISH, st.sets(st.integers(min_value=1, max_value=9), max_size=4))
 @example("[[5]1]", {1})
 def test_phantom_markers_are_removed_and_counted(text: str, valid: set[int]) -> None:
-    assume(not _reveals_a_marker(text, valid))
     cleaned, dropped = drop_phantoms(text, valid)
     invalid = sum(n not in valid for m in parse_markers(text) for n in m.numbers)
     assert dropped >= invalid
@@ -243,7 +229,6 @@ def test_phantom_markers_are_removed_and_counted(text: str, valid: set[int]) -> 
 @given(MARKERISH, st.integers(min_value=0, max_value=4))
 @example("[[3]2] Zarif met Hakim.", 2)
 def test_the_verifier_never_raises_and_shows_only_real_sources(text: str, k: int) -> None:
-    assume(not _reveals_a_marker(text, set(range(1, k + 1))))
     passages = _passages(k)
     checked = verify(text, passages, embed=None, threshold=0.5)
     numbers = [c.n for c in checked.citations]
