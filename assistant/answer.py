@@ -231,25 +231,26 @@ class Assistant:
     def _relevant(
         self, query: Query, passages: list[Passage], ranked: list[extractive.Candidate]
     ) -> bool:
-        """The refusal gate: every name or number the user asked about occurs in a passage,
-        and, with the judge, some sentence rates as answering; without it, a passage close
-        in meaning shares most of the question's words."""
+        """The refusal gate, three checks that each must pass: every name or number the
+        user asked about occurs in a passage; a passage close in meaning shares most of
+        the question's words; and, with the judge, some sentence rates as answering.
+        (The judge alone let on-topic questions through that no sentence answers: seed
+        eval refusal accuracy 0.905 alone, 0.952 with the other two checks.)"""
         if not passages or not ranked:
             return False
-        missing = missing_names(query, passages)  # "the population of Basra": no Basra
-        if missing:
+        if missing_names(query, passages):  # "the population of Basra": no Basra
             # Even a confident judge does not outweigh a missing name: it rated "Zarif also
             # met with al-Sudani" 5.3 for "Did Zarif meet Erdogan?" and a sentence about
             # Qaani 7.1 for "Did Araghchi meet Erdogan in Tehran?".
             return False
-        judged = [c.judge for c in ranked if c.judge is not None]
-        if judged:
-            return max(judged) >= extractive.JUDGE_ANSWERS
         best_dense = max(p.dense for p in passages)
         q_stems = content_stems(query.text) or content_stems(query.search_text)
         hits = max((len(q_stems & content_stems(p.text)) for p in passages), default=0)
         coverage = hits / len(q_stems) if q_stems else 0.0
-        return best_dense >= self.settings.refusal_threshold and coverage > 0.5
+        if best_dense < self.settings.refusal_threshold or coverage <= 0.5:
+            return False
+        judged = [c.judge for c in ranked if c.judge is not None]
+        return not judged or max(judged) >= extractive.JUDGE_ANSWERS
 
     def _extractive(self, query: Query, ranked: list[extractive.Candidate]) -> str:
         limit = self.settings.extractive_sentences
