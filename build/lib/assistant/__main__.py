@@ -1,5 +1,0 @@
-"""`python -m assistant`: the same as the `assistant` command."""
-
-from .cli import main
-
-raise SystemExit(main())
