@@ -35,6 +35,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 HOST = "127.0.0.1"
 SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context")
 
@@ -102,6 +104,23 @@ def smollm2_gguf() -> Path | None:
     folder = Path(next(iter(spec.submodule_search_locations)))
     found = sorted(folder.glob("*.gguf"))
     return found[0] if found else None
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def real_llama_server(log_dir: Path) -> LlamaServer:
+    """llama.cpp's server with the small test model, to be entered with `with`; the test is
+    skipped where it cannot run here, and fails in CI, which must run it."""
+    reason = llama_server_missing()
+    if reason:
+        if in_ci():
+            pytest.fail(f"CI must run the real-server tests: {reason}")
+        pytest.skip(reason)
+    gguf = smollm2_gguf()
+    assert gguf is not None
+    return LlamaServer(gguf, n_ctx=4096, log_dir=log_dir)
 
 
 class LlamaServer:

@@ -13,7 +13,6 @@ never kept as the collection's state.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 import time
@@ -24,7 +23,12 @@ from typing import Any
 
 import pytest
 from conftest import SEEDS, make_settings
-from servers import ChromaServer, LlamaServer, StallingProxy, llama_server_missing, smollm2_gguf
+from servers import (
+    ChromaServer,
+    LlamaServer,
+    StallingProxy,
+    real_llama_server,
+)
 
 from assistant.answer import Assistant
 from assistant.errors import ModelError, StoreError
@@ -333,20 +337,9 @@ def test_a_hung_chroma_server_is_one_line_within_the_timeout(
 # --- a model server killed while it streams -----------------------------------------------
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
 @pytest.fixture(scope="module")
 def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    reason = llama_server_missing()
-    if reason:
-        if _in_ci():
-            pytest.fail(f"CI must run the real-server tests: {reason}")
-        pytest.skip(reason)
-    gguf = smollm2_gguf()
-    assert gguf is not None
-    with LlamaServer(gguf, n_ctx=4096, log_dir=tmp_path_factory.mktemp("llama")) as server:
+    with real_llama_server(tmp_path_factory.mktemp("llama")) as server:
         yield server
 
 

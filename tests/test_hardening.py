@@ -25,7 +25,12 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import SEEDS, make_settings, run_cli
-from servers import LlamaServer, closed_port, free_port, llama_server_missing, smollm2_gguf
+from servers import (
+    LlamaServer,
+    closed_port,
+    free_port,
+    real_llama_server,
+)
 
 from assistant.answer import Assistant, format_sources
 from assistant.errors import AssistantError
@@ -344,20 +349,9 @@ def test_the_model_prompt_frames_article_text_as_quoted_data(injected: Assistant
     assert format_sources(forged).count("<<<") == len(forged)
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
 @pytest.fixture(scope="module")
 def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    reason = llama_server_missing()
-    if reason:
-        if _in_ci():
-            pytest.fail(f"CI must run the real-server tests: {reason}")
-        pytest.skip(reason)
-    gguf = smollm2_gguf()
-    assert gguf is not None
-    with LlamaServer(gguf, n_ctx=4096, log_dir=tmp_path_factory.mktemp("llama")) as server:
+    with real_llama_server(tmp_path_factory.mktemp("llama")) as server:
         yield server
 
 

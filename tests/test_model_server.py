@@ -27,7 +27,12 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, make_settings
-from servers import FakeOpenAI, LlamaServer, closed_port, llama_server_missing, smollm2_gguf
+from servers import (
+    FakeOpenAI,
+    LlamaServer,
+    closed_port,
+    real_llama_server,
+)
 
 from assistant.answer import Assistant
 from assistant.citations import parse_markers, verify
@@ -40,10 +45,6 @@ pytestmark = pytest.mark.slow
 MODEL = "openai:smollm2-135m"
 SECRET = "sk-secret-XYZ-never-print-me"
 QUESTION = "Who did Zarif meet in Baghdad?"
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 @dataclass
@@ -62,15 +63,7 @@ class Run:
 
 @pytest.fixture(scope="module")
 def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    reason = llama_server_missing()
-    if reason:
-        if _in_ci():
-            pytest.fail(f"CI must run the real-server tests: {reason}")
-        pytest.skip(reason)
-    gguf = smollm2_gguf()
-    assert gguf is not None
-    server = LlamaServer(gguf, n_ctx=4096, log_dir=tmp_path_factory.mktemp("llama"))
-    with server:
+    with real_llama_server(tmp_path_factory.mktemp("llama")) as server:
         yield server
 
 
