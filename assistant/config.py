@@ -65,11 +65,11 @@ class Settings(BaseSettings):
     fetch_k: int = 40
     max_per_article: int = 3
     reranker: str = "local:ms-marco-MiniLM-L-12-v2"
-    # Off by default: no gain on the unseen RealTime QA weeks, ~0.5 s a question (README).
+    # Off by default (a close call on the unseen RealTime QA weeks; ~0.5 s a question: README).
     rerank_depth: int = 0
     rerank_mode: str = "fuse"
     lexical_search: bool = True
-    # Both off by default: each lowered recall on the unseen RealTime QA weeks (README).
+    # Both off by default: each lowered recall@4/@10 on the unseen RealTime QA weeks (README).
     date_ranking: bool = False
     diversify: bool = False
     refusal_threshold: float = 0.25
