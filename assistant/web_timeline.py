@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from .dates import to_date
 from .schema import Answer
 
 #: Figure width (inches) and resolution: 4.4 in at 100 dpi is 440 image pixels.
@@ -51,16 +52,9 @@ def timeline_points(answer: Answer) -> list[TimelinePoint]:
     for p in answer.passages:
         if p.article_id not in seen:
             seen[p.article_id] = TimelinePoint(
-                parse_day(p.date), p.title, p.source, tuple(sorted(cited.get(p.article_id, ())))
+                to_date(p.date), p.title, p.source, tuple(sorted(cited.get(p.article_id, ())))
             )
     return sorted(seen.values(), key=lambda t: (t.day is None, t.day or date.min))
-
-
-def parse_day(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 def label_px(shown_width_px: float) -> float:
