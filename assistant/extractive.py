@@ -258,7 +258,7 @@ def select_judged(
     boundary and within `JUDGE_MARGIN` of the best), without near-duplicates. A sentence
     of another article joins only when it adds what the quotes so far lack: words of
     the question they do not cover, or (asked who, which, where) a new name."""
-    pool = [c for c in ranked if (c.judge or 0.0) >= JUDGE_ANSWERS]
+    pool = _dated_first(query, [c for c in ranked if (c.judge or 0.0) >= JUDGE_ANSWERS])
     if not pool:
         return []
     best = pool[0].judge or 0.0
@@ -282,6 +282,28 @@ def select_judged(
             continue
         chosen.append(i)
     return [pool[i] for i in chosen]
+
+
+def _dated_first(query: Query, pool: list[Candidate]) -> list[Candidate]:
+    """Asked "when", only sentences that say when answer: the judge rates "This visit
+    follows a series of engagements" above "Zarif visited Iraq on Thursday" for "When did
+    Zarif visit Iraq?". Without a dated sentence the pool stays (the report's date may
+    bound a past event; `lacks_answer_type` decides)."""
+    if _wants(query.text) != "when" or _ABOUT_REPORT.search(query.text) or not pool:
+        return pool
+    best = pool[0]
+
+    def near(c: Candidate) -> bool:
+        # A dated sentence far below the best is about another event ("... killed in
+        # 2020"); the best sentence's own article gets the wider margin, as in selection.
+        margin = JUDGE_MARGIN if c.order[0] == best.order[0] else JUDGE_CROSS_MARGIN
+        return (c.judge or 0.0) >= (best.judge or 0.0) - margin
+
+    return [c for c in pool if _DATEISH.search(c.text) and near(c)] or pool
+
+
+#: "When did <outlet> report ...": asked about the report, whose date is the article's.
+_ABOUT_REPORT = re.compile(r"\b(?:report(?:ed)?|publish(?:ed)?|write|wrote|written)\b", re.I)
 
 
 def _adds(cand: Candidate, chosen: list[Candidate], query: Query) -> bool:

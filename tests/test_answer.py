@@ -15,10 +15,17 @@ from conftest import make_settings, run_cli
 
 from assistant import extractive
 from assistant.answer import Assistant, format_sources
+from assistant.dates import mentions_date
 from assistant.errors import PromptError
 from assistant.filters import Filters
 from assistant.followup import Query, rewrite_follow_up
-from assistant.phrases import CITATION_PATTERN, EXTRACTIVE_LABEL, REFUSAL
+from assistant.phrases import (
+    CITATION_PATTERN,
+    EXTRACTIVE_LABEL,
+    REFUSAL,
+    RESOLVED_DATE,
+    derived,
+)
 from assistant.prompts import load_prompt, variables
 from assistant.schema import Answer
 
@@ -117,6 +124,18 @@ def test_a_wanted_date_or_amount_must_be_in_the_quote(
 ) -> None:
     chosen = [extractive.Candidate(1, sentence, 1.0, 1.0)]
     assert extractive.lacks_answer_type(Query(question), chosen) is lacks
+
+
+def test_a_when_question_quotes_the_dated_sentences(assistant: Assistant) -> None:
+    # The judge rates "This visit follows a series of engagements" highest for this
+    # question; an answer to "when" quotes what says when, with the weekday resolved.
+    answer = assistant.ask("When did Zarif visit Iraq?")
+    assert not answer.refused
+    resolved = derived(RESOLVED_DATE.format(date="Thursday, February 6, 2025"))
+    assert resolved in answer.text
+    assert _cited(answer) == {ZARIF}
+    assert all(mentions_date(s.text) for s in answer.sentences), answer.text
+    assert all(s.supported for s in answer.sentences)
 
 
 def test_follow_up_carries_the_subject(assistant: Assistant) -> None:
