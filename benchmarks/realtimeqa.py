@@ -17,10 +17,10 @@ built in a temporary folder and every variant answers every question:
                   product's hybrid retrieval runs over them
 
 The variants (VARIANTS below) switch the product's own stages on one by one:
-dense only; + BM25 (RRF); + date ranking; + diversification (the product without a
-reranker); + the cross-encoder re-ordering the top 20; and the tutorial with and
-without the cross-encoder; and the product's hybrid retrieval over the tutorial's
-chunks.
+dense only; + BM25 (RRF); + date ranking; + diversification; + the cross-encoder
+re-ordering the top 20; BM25 + the cross-encoder alone (no date ranking, no
+diversification); the tutorial with and without the cross-encoder; and the product's
+hybrid retrieval over the tutorial's chunks.
 
 Figures, per variant over all weeks:
   answer_recall@d  the gold choice's text occurs in one of the top-d passages
@@ -171,6 +171,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "+dates": ("product", {"diversify": False}),
     "+diversify": ("product", {}),
     "+rerank": ("product", {"rerank_depth": 20, "rerank_mode": "replace"}),
+    # BM25 fusion and the judge's re-ordering alone: the shipped default.
+    "+bm25+rerank": (
+        "product",
+        {"dates": False, "diversify": False, "rerank_depth": 20, "rerank_mode": "replace"},
+    ),
     "+rerank-fused": ("product", {"rerank_depth": 20, "rerank_mode": "fuse"}),
     "rerank-diversify": (
         "product",
