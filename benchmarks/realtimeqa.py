@@ -456,6 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for i, q in enumerate(week.questions):
                 line = {"week": week.name, "id": q["id"], "in_raw": raw[i], "in_clean": cleaned[i]}
                 details.write(json.dumps({**line, **{n: week_rows[n][i] for n in names}}) + "\n")
+            details.flush()  # a run stopped part-way keeps the weeks it finished
     if details:
         details.close()
     result["questions"] = len(reach[0])
