@@ -258,7 +258,8 @@ def select_judged(
     boundary and within `JUDGE_MARGIN` of the best), without near-duplicates. A sentence
     of another article joins only when it adds what the quotes so far lack: words of
     the question they do not cover, or (asked who, which, where) a new name."""
-    pool = _dated_first(query, [c for c in ranked if (c.judge or 0.0) >= JUDGE_ANSWERS])
+    answering = [c for c in ranked if (c.judge or 0.0) >= JUDGE_ANSWERS]
+    pool = _dated_first(query, _from_named_outlet(query, answering))
     if not pool:
         return []
     best = pool[0].judge or 0.0
@@ -282,6 +283,15 @@ def select_judged(
             continue
         chosen.append(i)
     return [pool[i] for i in chosen]
+
+
+def _from_named_outlet(query: Query, pool: list[Candidate]) -> list[Candidate]:
+    """Asked about what a named outlet reported, quote that outlet: asked when Gulan Media
+    reported a visit, the judge rates another outlet's sentence about another visit
+    highest. (Outlets come from the articles' metadata, so the match is exact.)"""
+    asked = fold(query.text)
+    named = [c for c in pool if c.passage and c.passage.source and fold(c.passage.source) in asked]
+    return named or pool
 
 
 def _dated_first(query: Query, pool: list[Candidate]) -> list[Candidate]:

@@ -23,6 +23,7 @@ from assistant.phrases import (
     CITATION_PATTERN,
     EXTRACTIVE_LABEL,
     REFUSAL,
+    REPORTED_ON,
     RESOLVED_DATE,
     derived,
 )
@@ -136,6 +137,14 @@ def test_a_when_question_quotes_the_dated_sentences(assistant: Assistant) -> Non
     assert _cited(answer) == {ZARIF}
     assert all(mentions_date(s.text) for s in answer.sentences), answer.text
     assert all(s.supported for s in answer.sentences)
+
+
+def test_a_question_naming_an_outlet_quotes_that_outlet(assistant: Assistant) -> None:
+    question = "When did Gulan Media report on the Iranian chief of staff's visit to Baghdad?"
+    answer = assistant.ask(question)
+    assert not answer.refused
+    assert {c.source for c in answer.citations} == {"Gulan Media"}, answer.text
+    assert derived(REPORTED_ON.format(date="December 3, 2023")) in answer.text
 
 
 def test_follow_up_carries_the_subject(assistant: Assistant) -> None:
