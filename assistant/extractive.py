@@ -275,10 +275,7 @@ def select_judged(
         if (
             first
             and cand.order[0] != first.order[0]
-            and (
-                (cand.judge or 0.0) < best - JUDGE_CROSS_MARGIN
-                or not _adds(cand, [pool[j] for j in chosen], query)
-            )
+            and (not _near(cand, first) or not _adds(cand, [pool[j] for j in chosen], query))
         ):
             continue
         chosen.append(i)
@@ -301,15 +298,15 @@ def _dated_first(query: Query, pool: list[Candidate]) -> list[Candidate]:
     bound a past event; `lacks_answer_type` decides)."""
     if _wants(query.text) != "when" or _ABOUT_REPORT.search(query.text) or not pool:
         return pool
-    best = pool[0]
+    # A dated sentence far below the best is about another event ("... killed in 2020").
+    return [c for c in pool if _DATEISH.search(c.text) and _near(c, pool[0])] or pool
 
-    def near(c: Candidate) -> bool:
-        # A dated sentence far below the best is about another event ("... killed in
-        # 2020"); the best sentence's own article gets the wider margin, as in selection.
-        margin = JUDGE_MARGIN if c.order[0] == best.order[0] else JUDGE_CROSS_MARGIN
-        return (c.judge or 0.0) >= (best.judge or 0.0) - margin
 
-    return [c for c in pool if _DATEISH.search(c.text) and near(c)] or pool
+def _near(cand: Candidate, best: Candidate) -> bool:
+    """Close enough to the best sentence to be quoted beside it: within `JUDGE_MARGIN` in
+    the best sentence's own article, within `JUDGE_CROSS_MARGIN` in another."""
+    margin = JUDGE_MARGIN if cand.order[0] == best.order[0] else JUDGE_CROSS_MARGIN
+    return (cand.judge or 0.0) >= (best.judge or 0.0) - margin
 
 
 #: "When did <outlet> report ...": asked about the report, whose date is the article's.
