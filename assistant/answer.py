@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import extractive
+from .aliases import mentions_alias
 from .citations import StreamNumbering, Verified, entities, is_refusal, verify
 from .config import Settings
 from .dates import spoken_date
@@ -34,7 +35,7 @@ from .rerank import Reranker, lazy_reranker, rounded
 from .retrieve import Components, Retriever
 from .schema import Answer, Article, IngestReport, Passage
 from .store import Store
-from .text import content_stems, fold
+from .text import content_words, fold, stem
 
 _NOT_GIVEN: Any = object()
 #: Sentences the judge reads per question, the best by similarity and word overlap first
@@ -244,9 +245,8 @@ class Assistant:
             # Qaani 7.1 for "Did Araghchi meet Erdogan in Tehran?".
             return False
         best_dense = max(p.dense for p in passages)
-        q_stems = content_stems(query.text) or content_stems(query.search_text)
-        hits = max((len(q_stems & content_stems(p.text)) for p in passages), default=0)
-        coverage = hits / len(q_stems) if q_stems else 0.0
+        asked = content_words(query.text) or content_words(query.search_text)
+        coverage = max((_coverage(asked, p.text) for p in passages), default=0.0)
         if best_dense < self.settings.refusal_threshold or coverage <= 0.5:
             return False
         judged = [c.judge for c in ranked if c.judge is not None]
@@ -326,8 +326,9 @@ def missing_names(query: Query, passages: Sequence[Passage]) -> list[str]:
     """Names and numbers of the user's own words that no passage (text, title, outlet,
     date) has; names carried from earlier turns passed this check before.
 
-    Spelling variants of longer names count as present ("Shamkhani" ~ "Shamhani"),
-    and dates match the passages' metadata ("March 2024" ~ 2024-03-05).
+    Spelling variants of longer names count as present ("Shamkhani" ~ "Shamhani"), so
+    do other names of a country ("American" ~ "US"), and dates match the passages'
+    metadata ("March 2024" ~ 2024-03-05).
     """
     found = fold(
         " ".join(f"{p.title} {p.source} {_spoken_date(p.date)} {p.text}" for p in passages)
@@ -336,9 +337,25 @@ def missing_names(query: Query, passages: Sequence[Passage]) -> list[str]:
     missing = []
     for name in entities(query.text):
         for part in re.split(r"[-\s]+", name):
-            if part and part not in found and not _close_spelling(part, vocabulary):
+            if part and part not in found and not _known_as(part, found, vocabulary):
                 missing.append(part)
     return missing
+
+
+def _coverage(asked: list[str], text: str) -> float:
+    """Share of the question's content words (by stem) that a passage has, counting
+    spelling variants and other names of a country as had."""
+    found = fold(text)
+    vocabulary = set(re.findall(r"\w+", found))
+    stems = {stem(w) for w in vocabulary}
+    by_stem = {stem(w): w for w in asked}
+    hits = sum(s in stems or _known_as(w, found, vocabulary) for s, w in by_stem.items())
+    return hits / len(by_stem) if by_stem else 0.0
+
+
+def _known_as(word: str, found: str, vocabulary: set[str]) -> bool:
+    """A word absent as written that the text has in another form."""
+    return _close_spelling(word, vocabulary) or mentions_alias(word, found)
 
 
 def _close_spelling(word: str, vocabulary: set[str]) -> bool:

@@ -14,7 +14,7 @@ import pytest
 from conftest import make_settings, run_cli
 
 from assistant import extractive
-from assistant.answer import Assistant, format_sources
+from assistant.answer import Assistant, format_sources, missing_names
 from assistant.dates import mentions_date
 from assistant.errors import PromptError
 from assistant.filters import Filters
@@ -28,7 +28,7 @@ from assistant.phrases import (
     derived,
 )
 from assistant.prompts import load_prompt, variables
-from assistant.schema import Answer
+from assistant.schema import Answer, Passage
 
 ZARIF = "003_5636c687975dd817"
 BAGHERI_2023 = "000_096cb9fdbfc8fb30"
@@ -145,6 +145,30 @@ def test_a_question_naming_an_outlet_quotes_that_outlet(assistant: Assistant) ->
     assert not answer.refused
     assert {c.source for c in answer.citations} == {"Gulan Media"}, answer.text
     assert derived(REPORTED_ON.format(date="December 3, 2023")) in answer.text
+
+
+def test_a_country_asked_about_by_another_name_is_answered(assistant: Assistant) -> None:
+    # The article says "US troops" and "United States"; the reader says "American".
+    answer = assistant.ask("What did Shamkhani say about American troops?")
+    assert not answer.refused, answer.text
+    assert "withdraw" in answer.text
+    assert _cited(answer) == {INAD}
+
+
+@pytest.mark.parametrize(
+    ("question", "missing"),
+    [
+        ("What did the American envoy say?", []),
+        ("What did the Canadian envoy say?", ["canadian"]),
+        ("What did the envoy tell Washington?", ["washington"]),
+    ],
+)
+def test_a_country_counts_as_named_under_any_of_its_names(
+    question: str, missing: list[str]
+) -> None:
+    text = "The US envoy spoke."
+    passage = Passage("a#0", "a", text, "Troops", "2024-01-01", "", "", 0, len(text))
+    assert missing_names(Query(question), [passage]) == missing
 
 
 def test_follow_up_carries_the_subject(assistant: Assistant) -> None:

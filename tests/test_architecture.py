@@ -14,6 +14,7 @@ LAYERS = {
     "adapters": {"models", "store", "lexical", "sources", "rerank"},
     "pure": {
         "text",
+        "aliases",
         "clean",
         "chunking",
         "citations",
