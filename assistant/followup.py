@@ -27,6 +27,9 @@ class Query:
 
     text: str
     carried: tuple[str, ...] = ()
+    #: The earlier question re-asked with this one's question word, when this one only
+    #: points back at it: "Who did Zarif meet?", "When was that?" -> "When did Zarif meet?"
+    re_asked: str = ""
 
     @property
     def search_text(self) -> str:
@@ -34,6 +37,9 @@ class Query:
         pronoun replaced by the referent, the other carried subjects after it:
         "What did he discuss with the president?" -> "What did Zarif discuss with the
         president? (Baghdad)"."""
+        if self.re_asked:
+            rest = [n for n in self.carried if n.lower() not in self.re_asked.lower()]
+            return f"{self.re_asked} ({', '.join(rest)})" if rest else self.re_asked
         if not self.carried:
             return self.text
         text, used = _substitute(self.text, self.carried[0])
@@ -132,8 +138,28 @@ def rewrite_follow_up(question: str, history: History, limit: int = 4) -> Query:
         people = answer_names(previous, answer) if _PERSON_QUESTION.match(previous) else []
         subject_question = not _OBJECT_QUESTION.match(previous)
         found = [*people, *named] if subject_question else [*named, *people]
-        return Query(question, _carry([*found, *later], question, limit))
+        carried = _carry([*found, *later], question, limit)
+        return Query(question, carried, "" if later else re_ask(question, previous))
     return Query(question, _carry(later, question, limit))
+
+
+# "When was that?", "Where did it happen?": the question is about the earlier one's event.
+_EVENT_FOLLOW_UP = re.compile(
+    r"^\s*(?:and\s+)?(when|where|why)\s+(?:was|is|did|does)\s+(?:that|it|this)"
+    r"(?:\s+happen)?\s*\??\s*$",
+    re.I,
+)
+
+
+def re_ask(question: str, previous: str) -> str:
+    """The earlier question asked again with this one's question word when this one only
+    points back at its event ("Who did Zarif meet in Baghdad?", "When was that?" ->
+    "When did Zarif meet in Baghdad?"); "" otherwise. Only an earlier question about an
+    object has a clause to re-ask ("Who heads the Quds Force?" has none)."""
+    event = _EVENT_FOLLOW_UP.match(question)
+    if not event or not _OBJECT_QUESTION.match(previous):
+        return ""
+    return f"{event.group(1).capitalize()} {_OBJECT_QUESTION.sub('', previous.strip(), count=1)}"
 
 
 def _carry(names: list[str], question: str, limit: int) -> tuple[str, ...]:
@@ -145,7 +171,7 @@ _PERSON_QUESTION = re.compile(r"^\s*(?:and\s+)?(?:who|whom|which\s+\w+(?:\s+\w+)
 # followed by the verb itself asks for the subject ("Who heads the Quds Force?").
 _OBJECT_QUESTION = re.compile(
     r"^\s*(?:and\s+)?(?:who|whom|what|which(?:\s+\w+){0,2}?)\s+"
-    r"(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could)\b",
+    r"(?=(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could)\b)",
     re.I,
 )
 

@@ -191,6 +191,31 @@ def test_follow_up_carries_the_subject(assistant: Assistant) -> None:
     assert all(s in quoted for s in quoting[0])
 
 
+def test_when_was_that_asks_about_the_earlier_event(assistant: Assistant) -> None:
+    # The meetings were on Thursday; his arrival, the evening before, is not "that".
+    first = assistant.ask("Who did Zarif meet in Baghdad?")
+    follow = assistant.ask("When was that?", history=[(first.question, first.text)])
+    assert follow.standalone_question.startswith("When did Zarif meet in Baghdad?")
+    assert not follow.refused and _cited(follow) == {ZARIF}
+    opening = follow.text.split(" [1]")[0]
+    assert derived(RESOLVED_DATE.format(date="Thursday, February 6, 2025")) in opening
+
+
+@pytest.mark.parametrize(
+    ("earlier", "question", "search"),
+    [
+        ("Which minister did Bagheri meet in Tehran?", "Where did it happen?", "Where did Bagheri"),
+        ("Who heads the Quds Force?", "When was that?", "When was that?"),  # nothing to re-ask
+        ("Who did Zarif meet?", "When did he leave?", "When did Zarif leave?"),
+    ],
+)
+def test_a_follow_up_pointing_back_re_asks_the_earlier_question(
+    earlier: str, question: str, search: str
+) -> None:
+    query = rewrite_follow_up(question, [(earlier, "…")])
+    assert query.text == question and query.search_text.startswith(search)
+
+
 def test_rewrite_leaves_self_contained_questions_alone() -> None:
     history = [("Who did Zarif meet in Baghdad?", "…")]
     standalone = rewrite_follow_up("When did Bagheri visit Baghdad?", history)
