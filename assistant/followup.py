@@ -38,8 +38,8 @@ class Query:
         "What did he discuss with the president?" -> "What did Zarif discuss with the
         president? (Baghdad)"."""
         if self.re_asked:
-            rest = [n for n in self.carried if n.lower() not in self.re_asked.lower()]
-            return f"{self.re_asked} ({', '.join(rest)})" if rest else self.re_asked
+            others = [n for n in self.carried if n.lower() not in self.re_asked.lower()]
+            return f"{self.re_asked} ({', '.join(others)})" if others else self.re_asked
         if not self.carried:
             return self.text
         text, used = _substitute(self.text, self.carried[0])
