@@ -5,6 +5,7 @@ Pure functions, no heavy import at module load. Three jobs:
     "2024-03-05", "Tuesday, 05 March 2024") or a news URL's path, as ISO; a date
     without a year is never completed by guessing;
   * `spoken_date`: ISO to "March 5, 2024", independent of the process locale;
+  * `date_intent`: the year and month a question names, or its "latest"/"earliest";
   * `resolve`: the dates a news sentence speaks of, absolute: "on Saturday" in an
     article published Sunday 2023-12-03 is Saturday, December 2, 2023; "last month"
     is November 2023. Relative expressions are found by the patterns below and
@@ -259,3 +260,40 @@ def describe(resolved: Resolved) -> str:
     if resolved.granularity == "month":
         return f"{MONTH_NAMES[value.month - 1].title()} {value.year}"
     return f"{WEEKDAY_NAMES[value.weekday()].title()}, {_day_words(value)}"
+
+
+_LATEST = re.compile(
+    r"\b(latest|most recent|newest|last|recently|recent|current|this (?:week|month)|today"
+    r"|yesterday)\b",
+    re.I,
+)
+_EARLIEST = re.compile(r"\b(first|earliest|oldest|initial)\b", re.I)
+
+
+@dataclass(frozen=True)
+class DateIntent:
+    """What the question says about time."""
+
+    year: int | None = None
+    month: int | None = None
+    order: str | None = None  # "latest" or "earliest"
+
+    @property
+    def prefix(self) -> str:
+        """The ISO prefix of the dates in the named period ("2024-03"); "" if none named."""
+        if not self.year:
+            return ""
+        return f"{self.year:04d}" + (f"-{self.month:02d}" if self.month else "")
+
+
+def date_intent(question: str) -> DateIntent:
+    """The year and month a question names (a month only with a year), and whether it asks
+    for the latest or earliest."""
+    years = re.findall(r"\b((?:19|20)\d{2})\b", question)
+    month = next(
+        (i for i, m in enumerate(MONTH_NAMES, 1) if re.search(rf"\b{m}\b", question, re.I)), None
+    )
+    order = (
+        "latest" if _LATEST.search(question) else "earliest" if _EARLIEST.search(question) else None
+    )
+    return DateIntent(int(years[0]) if years else None, month if years else None, order)

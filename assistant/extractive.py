@@ -20,7 +20,7 @@ import numpy as np
 from .citations import EmbedFn, entities
 from .dates import MONTH as _MONTH
 from .dates import WEEKDAY as _WEEKDAY
-from .dates import describe, mentions_date, resolve, spoken_date, to_date
+from .dates import date_intent, describe, mentions_date, resolve, spoken_date, to_date
 from .followup import Query
 from .phrases import REPORTED_BY, REPORTED_ON, RESOLVED_DATE, derived, format_marker
 from .schema import Passage
@@ -259,7 +259,7 @@ def select_judged(
     of another article joins only when it adds what the quotes so far lack: words of
     the question they do not cover, or (asked who, which, where) a new name."""
     answering = [c for c in ranked if (c.judge or 0.0) >= JUDGE_ANSWERS]
-    pool = _dated_first(query, _from_named_outlet(query, answering))
+    pool = _dated_first(query, _from_named_period(query, _from_named_outlet(query, answering)))
     if not pool:
         return []
     best = pool[0].judge or 0.0
@@ -289,6 +289,15 @@ def _from_named_outlet(query: Query, pool: list[Candidate]) -> list[Candidate]:
     asked = fold(query.text)
     named = [c for c in pool if c.passage and c.passage.source and fold(c.passage.source) in asked]
     return named or pool
+
+
+def _from_named_period(query: Query, pool: list[Candidate]) -> list[Candidate]:
+    """Asked what happened in a named month or year, quote articles of that period: asked
+    what two men discussed "in March 2024", the judge rates a December 2023 sentence
+    saying they were to meet highest. (Dates come from the articles' metadata.)"""
+    prefix = date_intent(query.text).prefix
+    dated = [c for c in pool if prefix and c.passage and c.passage.date.startswith(prefix)]
+    return dated or pool
 
 
 def _dated_first(query: Query, pool: list[Candidate]) -> list[Candidate]:

@@ -12,10 +12,9 @@ the reranker; it never calls a chat model.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
-from .dates import MONTH_NAMES
+from .dates import DateIntent, date_intent
 from .filters import Filters
 from .models import Embedder
 from .rerank import Reranker, rounded
@@ -23,32 +22,6 @@ from .schema import Passage
 from .store import Store
 
 _RRF_K = 60
-_LATEST = re.compile(
-    r"\b(latest|most recent|newest|last|recently|recent|current|this (?:week|month)|today"
-    r"|yesterday)\b",
-    re.I,
-)
-_EARLIEST = re.compile(r"\b(first|earliest|oldest|initial)\b", re.I)
-
-
-@dataclass(frozen=True)
-class DateIntent:
-    """What the question says about time."""
-
-    year: int | None = None
-    month: int | None = None
-    order: str | None = None  # "latest" or "earliest"
-
-
-def date_intent(question: str) -> DateIntent:
-    years = re.findall(r"\b((?:19|20)\d{2})\b", question)
-    month = next(
-        (i for i, m in enumerate(MONTH_NAMES, 1) if re.search(rf"\b{m}\b", question, re.I)), None
-    )
-    order = (
-        "latest" if _LATEST.search(question) else "earliest" if _EARLIEST.search(question) else None
-    )
-    return DateIntent(int(years[0]) if years else None, month if years else None, order)
 
 
 @dataclass(frozen=True)
@@ -158,8 +131,7 @@ def _date_ranking(intent: DateIntent, ranked: list[Passage]) -> list[str]:
     """The better half of the candidates re-ordered by what the question says about time."""
     relevant = ranked[: max(10, len(ranked) // 2)]
     if intent.year:
-        prefix = f"{intent.year:04d}" + (f"-{intent.month:02d}" if intent.month else "")
-        return [p.chunk_id for p in relevant if p.date.startswith(prefix)]
+        return [p.chunk_id for p in relevant if p.date.startswith(intent.prefix)]
     dated = [p for p in relevant if p.date[:4].isdigit()]
     newest_first = intent.order == "latest"
     return [p.chunk_id for p in sorted(dated, key=lambda p: p.date, reverse=newest_first)]

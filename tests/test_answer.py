@@ -248,6 +248,15 @@ def test_question_naming_a_month_prefers_that_month(assistant: Assistant) -> Non
     assert latest[0].article_id == ZARIF
 
 
+def test_an_answer_about_a_named_month_quotes_that_month(assistant: Assistant) -> None:
+    # The December 2023 article says the two were to meet; the March 2024 one says what
+    # they discussed. With the default retrieval (no date ranking), the answer quotes March.
+    answer = assistant.ask("What did Bagheri and Prime Minister al-Sudani discuss in March 2024?")
+    assert not answer.refused
+    assert _cited(answer) == {BAGHERI_2024}, answer.text
+    assert "border" in answer.text
+
+
 def test_prompt_injection_in_an_article_changes_nothing(seeded_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     shutil.copytree(seeded_dir, data)
