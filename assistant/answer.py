@@ -80,7 +80,9 @@ class Assistant:
         self.store = store or open_store(settings)
         self.mode = "extractive" if self.chat_model is None else settings.llm_spec
         self.reranker: Reranker | None = (
-            lazy_reranker(settings.reranker) if reranker is _NOT_GIVEN else reranker
+            lazy_reranker(settings.reranker, cache_dir=settings.model_cache_dir)
+            if reranker is _NOT_GIVEN
+            else reranker
         )
         self.retriever = Retriever(
             self.store,

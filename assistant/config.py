@@ -128,6 +128,11 @@ class Settings(BaseSettings):
             return f"openai:{self.default_openai_model}"
         return "extractive"
 
+    @property
+    def model_cache_dir(self) -> Path:
+        """Where models converted on first use are kept (the judge's exact-arithmetic copy)."""
+        return self.data_dir / "models"
+
     def chroma_server(self) -> tuple[str, int, bool] | None:
         """(host, port, ssl) of a Chroma server, or None for the embedded store."""
         if self.chroma_url:

@@ -16,9 +16,9 @@ Arithmetic: the model quantizes its activations per tensor at run time, so a pai
 scored inside a padded batch gets a different score than alone (measured: 8.62 vs
 8.70, -1.10 vs -0.84). Every pair therefore runs on its own: a score depends on
 that pair only, never on what else was asked (it costs the same for passages and
-~1.5x for short sentences). int8 products may also round differently on CPUs with
-and without AVX-512 VNNI; callers compare scores rounded to `SCORE_DECIMALS` and
-break ties by their own order.
+~1.5x for short sentences). The int8 weights are shifted to uint8 at load so that
+onnxruntime's exact u8u8 kernels run on every CPU (see `_unsigned_weights`); callers
+still compare scores rounded to `SCORE_DECIMALS` and break ties by their own order.
 
 What to do with the scores (re-order passages, gate refusals, pick sentences) is
 the callers' business: `retrieve.py`, `answer.py`, `extractive.py`.
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,7 +74,12 @@ class CrossEncoder:
     """An ONNX cross-encoder: one logit per (query, text) pair."""
 
     def __init__(
-        self, name: str, folder: Path, sha256: str, threads: int = DEFAULT_THREADS
+        self,
+        name: str,
+        folder: Path,
+        sha256: str,
+        threads: int = DEFAULT_THREADS,
+        cache_dir: Path | None = None,
     ) -> None:
         model = folder / "model.onnx"
         _check_sum(model, sha256, name)
@@ -85,7 +91,7 @@ class CrossEncoder:
         options.log_severity_level = 3
         self.name = name
         self._session = ort.InferenceSession(
-            str(model), options, providers=["CPUExecutionProvider"]
+            _exact_model(model, sha256, cache_dir), options, providers=["CPUExecutionProvider"]
         )
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -109,6 +115,50 @@ class CrossEncoder:
         }
         logits = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})
         return float(np.asarray(logits[0]).reshape(-1)[0])
+
+
+def _exact_model(model: Path, sha256: str, cache_dir: Path | None) -> str | bytes:
+    """The model with unsigned weights: a file in `cache_dir` made on first use (the
+    conversion imports `onnx`, ~1.5 s), else converted in memory each time."""
+    cached = cache_dir / f"reranker-{sha256[:16]}-u8.onnx" if cache_dir else None
+    if cached and cached.is_file():
+        return str(cached)
+    data = _unsigned_weights(model)
+    if cached:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_name(f"{cached.name}.{os.getpid()}.partial")
+            partial.write_bytes(data)
+            os.replace(partial, cached)  # whole or absent, even if two processes race
+        except OSError:
+            pass  # a read-only place: convert again next time
+    return data
+
+
+def _unsigned_weights(model: Path) -> bytes:
+    """The model with its int8 matrix weights shifted to uint8 (w + 128, zero point + 128).
+
+    The integer products are the same, but onnxruntime then takes its u8u8 kernels, which
+    are exact on every x86-64 CPU: its u8s8 kernels on CPUs without AVX-512 VNNI or
+    AVX-VNNI add pairs of products in saturating 16-bit lanes, so an AVX2-only machine
+    scored pairs differently and quoted another article ("Who is Iraq's prime minister?").
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(model))
+    initializers = {i.name: i for i in graph.graph.initializer}
+    weights = {
+        name
+        for node in graph.graph.node
+        if node.op_type == "MatMulInteger"
+        for name in (node.input[1], node.input[3] if len(node.input) > 3 else "")
+        if name in initializers and initializers[name].data_type == onnx.TensorProto.INT8
+    }
+    for name in weights:
+        signed = numpy_helper.to_array(initializers[name]).astype(np.int16)
+        initializers[name].CopyFrom(numpy_helper.from_array((signed + 128).astype(np.uint8), name))
+    return graph.SerializeToString()
 
 
 def _check_sum(model: Path, expected: str, name: str) -> None:
@@ -147,8 +197,11 @@ def check_reranker(spec: str) -> tuple[str, str]:
     return "local", model.strip()
 
 
-def make_reranker(spec: str, threads: int = DEFAULT_THREADS) -> Reranker | None:
-    """The reranker named by `spec` (loaded once per process), or None for `none`."""
+def make_reranker(
+    spec: str, threads: int = DEFAULT_THREADS, cache_dir: Path | None = None
+) -> Reranker | None:
+    """The reranker named by `spec` (loaded once per process), or None for `none`;
+    `cache_dir` keeps the converted model file (see `_exact_model`)."""
     provider, model = check_reranker(spec)
     if provider == "none":
         return None
@@ -156,7 +209,7 @@ def make_reranker(spec: str, threads: int = DEFAULT_THREADS) -> Reranker | None:
         if spec not in _CACHE:
             _, _, sha256 = PACKAGED_RERANKERS[model]
             _CACHE[spec] = CrossEncoder(
-                f"local:{model}", packaged_reranker_dir(model), sha256, threads
+                f"local:{model}", packaged_reranker_dir(model), sha256, threads, cache_dir
             )
         return _CACHE[spec]
 
@@ -165,21 +218,25 @@ class LazyReranker:
     """A reranker that loads on its first `score`: building an `Assistant` (to ingest,
     say) never loads the model; the first question does, once per process."""
 
-    def __init__(self, spec: str, threads: int = DEFAULT_THREADS) -> None:
+    def __init__(
+        self, spec: str, threads: int = DEFAULT_THREADS, cache_dir: Path | None = None
+    ) -> None:
         check_reranker(spec)
         self.name = spec
-        self._spec, self._threads = spec, threads
+        self._spec, self._threads, self._cache_dir = spec, threads, cache_dir
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
-        model = make_reranker(self._spec, self._threads)
+        model = make_reranker(self._spec, self._threads, self._cache_dir)
         assert model is not None  # "none" never builds a LazyReranker
         return model.score(query, texts)
 
 
-def lazy_reranker(spec: str, threads: int = DEFAULT_THREADS) -> Reranker | None:
+def lazy_reranker(
+    spec: str, threads: int = DEFAULT_THREADS, cache_dir: Path | None = None
+) -> Reranker | None:
     """The reranker for `spec`, checked now and loaded on first use; None for `none`."""
     provider, _ = check_reranker(spec)
-    return None if provider == "none" else LazyReranker(spec, threads)
+    return None if provider == "none" else LazyReranker(spec, threads, cache_dir)
 
 
 def rounded(scores: np.ndarray) -> np.ndarray:

@@ -79,3 +79,23 @@ def test_specs_are_checked_before_anything_loads() -> None:
     with pytest.raises(ConfigError, match="choose one of"):
         lazy_reranker("cohere:rerank-v3")
     assert lazy_reranker("none") is None and make_reranker("none") is None
+
+
+def test_the_exact_arithmetic_copy_is_made_once_and_reused(tmp_path: Path) -> None:
+    """The judge runs a copy of the model with uint8 weights (exact kernels on every CPU):
+    made on first load into the cache folder, loaded from there afterwards, and scoring
+    exactly as a copy converted in memory does; an unwritable folder only costs time."""
+    _, _, sha256 = PACKAGED_RERANKERS["ms-marco-MiniLM-L-12-v2"]
+    folder = packaged_reranker_dir("ms-marco-MiniLM-L-12-v2")
+    question, relevant, unrelated = PAIRS[1]
+    first = CrossEncoder("a", folder, sha256, cache_dir=tmp_path / "models")
+    (copy,) = (tmp_path / "models").iterdir()
+    made = copy.stat().st_mtime_ns
+    again = CrossEncoder("b", folder, sha256, cache_dir=tmp_path / "models")
+    assert copy.stat().st_mtime_ns == made and list((tmp_path / "models").iterdir()) == [copy]
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    in_memory = CrossEncoder("c", folder, sha256, cache_dir=blocked / "models")
+    scores = [m.score(question, [relevant, unrelated]).tolist() for m in (first, again, in_memory)]
+    assert scores[0] == scores[1] == scores[2]
+    assert scores[0][0] > 0 > scores[0][1]
