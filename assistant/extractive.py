@@ -296,7 +296,9 @@ def _from_named_period(query: Query, pool: list[Candidate]) -> list[Candidate]:
     what two men discussed "in March 2024", the judge rates a December 2023 sentence
     saying they were to meet highest. (Dates come from the articles' metadata.)"""
     prefix = date_intent(query.text).prefix
-    dated = [c for c in pool if prefix and c.passage and c.passage.date.startswith(prefix)]
+    if not prefix:
+        return pool
+    dated = [c for c in pool if c.passage and c.passage.date.startswith(prefix)]
     return dated or pool
 
 

@@ -64,7 +64,7 @@ from assistant.rerank import make_reranker
 mark("import_assistant")
 settings = Settings(_env_file=None, data_dir=sys.argv[1], llm="extractive")
 embedder = make_embedder(settings); mark("load_embedding_model")
-make_reranker(settings.reranker); mark("load_reranker")
+make_reranker(settings.reranker, cache_dir=settings.model_cache_dir); mark("load_reranker")
 store = open_store(settings); mark("open_store")
 assistant = Assistant(settings, store=store, embedder=embedder); mark("build_assistant")
 answer = assistant.ask(sys.argv[2]); mark("first_answer")

@@ -434,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     base = Settings(_env_file=None, llm=args.llm)  # type: ignore[call-arg]
     scorer = Scorer(make_embedder(base), make_chat_model(base))
-    reranker = make_reranker(base.reranker)
+    reranker = make_reranker(base.reranker, cache_dir=base.model_cache_dir)
     weeks = load_weeks(args.data_dir, args.weeks)
     depths = sorted({*args.depths, args.k})
     names: list[str] = args.variants
