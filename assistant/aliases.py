@@ -43,3 +43,38 @@ def mentions_alias(word: str, folded_text: str) -> bool:
         re.search(rf"(?<!\w){re.escape(alias)}(?!\w)", folded_text)
         for alias in country_aliases(word)
     )
+
+
+# "Iraq's foreign minister": a country's name in the possessive, then the first two words
+# of what it has (one word is too loose: "Iraq's foreign affairs think tank").
+_COUNTRY_ROLE = re.compile(r"\b([A-Z][\w-]+)['’]s\s+([A-Za-z][a-z]+)(?:\s+([A-Za-z][a-z]+))?")
+
+
+def country_roles(question: str) -> list[tuple[str, tuple[str, ...]]]:
+    """(country, role words) for each "<Country>'s <role>" the question asks about
+    ("Iraq's foreign minister" -> ("iraq", ("foreign", "minister"))); a person's
+    possessive is not one, and a stopword ends the role ("Iran's support for")."""
+    from .text import stopwords
+
+    found = []
+    for country, *role in _COUNTRY_ROLE.findall(question):
+        words = [fold(w) for w in role if w]
+        if len(words) > 1 and words[1] in stopwords():
+            words = words[:1]
+        if _groups().get(fold(country)) and words[0] not in stopwords():
+            found.append((fold(country), tuple(words)))
+    return found
+
+
+def attributes_role(country: str, role: tuple[str, ...], folded_text: str) -> bool:
+    """Whether the text gives the role to that country: "iraq's foreign minister", "iraqi
+    deputy foreign minister", "foreign minister of iraq", or the country inside the title
+    ("chief of staff of the iranian armed forces" for "Iran's armed forces chief ...").
+    Another country's foreign minister next to this country's name does not count."""
+    names = "|".join(re.escape(n) for n in sorted(country_aliases(country) | {country}))
+    # Word prefixes: "defence" ~ "defense", "minister" ~ "ministers".
+    phrase = r"\w*\s+(?:[\w-]+\s+)?".join(re.escape(w[:5]) for w in role) + r"\w*"
+    gap = r"(?:(?!and\b|or\b|with\b)[\w-]+\s+){0,2}?"  # "iraqi deputy foreign minister"
+    before = rf"(?<!\w)(?:{names})(?:['’]s)?\s+{gap}{phrase}"
+    after = rf"(?<!\w){phrase}(?:\s+[\w-]+){{0,4}}?\s+of\s+(?:the\s+)?(?:{names})(?!\w)"
+    return bool(re.search(before, folded_text) or re.search(after, folded_text))

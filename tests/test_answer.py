@@ -14,7 +14,7 @@ import pytest
 from conftest import make_settings, run_cli
 
 from assistant import extractive
-from assistant.answer import Assistant, format_sources, missing_names
+from assistant.answer import Assistant, format_sources, missing_names, unattributed_roles
 from assistant.dates import mentions_date
 from assistant.errors import PromptError
 from assistant.filters import Filters
@@ -169,6 +169,37 @@ def test_a_country_counts_as_named_under_any_of_its_names(
     text = "The US envoy spoke."
     passage = Passage("a#0", "a", text, "Troops", "2024-01-01", "", "", 0, len(text))
     assert missing_names(Query(question), [passage]) == missing
+
+
+@pytest.mark.parametrize(
+    ("question", "unattributed"),
+    [
+        ("Who is Mexico's foreign minister?", ["mexico's foreign minister"]),
+        ("Who is Canada's foreign minister?", []),
+        ("What did Mexico's trade envoy say?", []),
+        ("What did Mexico's foreign affairs office say?", []),
+        ("Who is the foreign minister of Canada?", []),  # no possessive: nothing checked
+    ],
+)
+def test_a_role_asked_of_one_country_is_not_answered_with_anothers(
+    question: str, unattributed: list[str]
+) -> None:
+    text = (
+        "Canadian Foreign Minister Ana Ruiz met Mexico's trade envoy. She praised "
+        "Mexico's foreign affairs office."
+    )
+    passage = Passage("a#0", "a", text, "Talks", "2024-01-01", "", "", 0, len(text))
+    assert unattributed_roles(Query(question), [passage]) == unattributed
+
+
+def test_asked_one_countrys_minister_the_other_countrys_is_no_answer(
+    assistant: Assistant,
+) -> None:
+    # The articles name Iran's foreign minister, meeting Iraq's security adviser.
+    refused = assistant.ask("What is the name of Iraq's foreign minister?")
+    assert refused.refused, refused.text
+    answered = assistant.ask("Who is Iran's foreign minister?")
+    assert not answered.refused and "Araghchi" in answered.text
 
 
 def test_follow_up_carries_the_subject(assistant: Assistant) -> None:
