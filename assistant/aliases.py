@@ -2,8 +2,11 @@
 
 A question says "American troops" where the article says "US troops"; the check that
 every name asked about occurs in a passage (answer.missing_names) must treat them as
-one name. The data is countryinfo's (a maintained country dataset, MIT); nothing here
-knows any country itself. Loaded on first use, only when a name was not found as is.
+one name. `country_roles` / `attributes_role` check the other way round: asked about
+"Iraq's foreign minister", a passage must give that role to Iraq, not only mention Iraq
+beside another country's minister. The data is countryinfo's (a maintained country
+dataset, MIT); nothing here knows any country itself. Loaded on first use, only when a
+name was not found as is (or a question names a country's role).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from .text import fold
+from .text import fold, stopwords
 
 
 @lru_cache(maxsize=1)
@@ -54,8 +57,6 @@ def country_roles(question: str) -> list[tuple[str, tuple[str, ...]]]:
     """(country, role words) for each "<Country>'s <role>" the question asks about
     ("Iraq's foreign minister" -> ("iraq", ("foreign", "minister"))); a person's
     possessive is not one, and a stopword ends the role ("Iran's support for")."""
-    from .text import stopwords
-
     found = []
     for country, *role in _COUNTRY_ROLE.findall(question):
         words = [fold(w) for w in role if w]
