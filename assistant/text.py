@@ -120,6 +120,20 @@ _IRREGULAR = {
 }
 
 
+# Light verbs and their usual objects: in "take part", "take place", "hold talks" the
+# meaning sits in the other words, and an article says the same with "attended" or "in
+# Astana". Only the refusal gate's word-coverage check leaves them out; retrieval keeps
+# them. Grammar of English, as _IRREGULAR.
+_LIGHT_STEMS = frozenset(["take", "part", "place", "hold"])
+
+
+def meaning_words(text: str) -> list[str]:
+    """Content words less the light verbs, or all content words if only those are left."""
+    found = content_words(text)
+    kept = [w for w in found if stem(w) not in _LIGHT_STEMS]
+    return kept or found
+
+
 @lru_cache(maxsize=1)
 def _stemmer() -> object:
     import Stemmer  # PyStemmer: the Snowball English stemmer, the one bm25s supports
