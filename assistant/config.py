@@ -130,7 +130,8 @@ class Settings(BaseSettings):
 
     @property
     def model_cache_dir(self) -> Path:
-        """Where models converted on first use are kept (the judge's exact-arithmetic copy)."""
+        """Where models converted on first use are kept (the judge's exact-arithmetic copy,
+        the embedding model's ONNX copy)."""
         return self.data_dir / "models"
 
     def chroma_server(self) -> tuple[str, int, bool] | None:

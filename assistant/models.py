@@ -13,9 +13,13 @@ not prompt them (that is `answer.py`) and maps their failures to `ModelError`.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib.util
 import json
 import os
+import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -73,34 +77,30 @@ class LocalEmbeddings:
     """
 
     def __init__(
-        self, name: str, model_dir: Path, batch_size: int = 32, precision: str = "fp32"
+        self,
+        name: str,
+        model_dir: Path,
+        batch_size: int = 32,
+        precision: str = "fp32",
+        cache_dir: Path | None = None,
     ) -> None:
         # Belt and braces: even a stray hub lookup inside the library must fail fast, not hang.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        # Token counting of long sentences (before they are cut) is expected, not an error.
-        hf_logging.set_verbosity_error()
-
         self.name = name
         self.batch_size = batch_size
-        self.encoder: _Encoder = (
-            _MeanPooled(model_dir) if _is_mean_pooled(model_dir) else _Packaged(model_dir)
-        )
         # fp32 by default: the same vectors, hence the same rankings and citations, on every
         # x86-64 CPU. bf16 only when asked: vectors agree at cosine > 0.9999, but that is
         # enough to change which sentence wins a tie, and it is only faster on CPUs with
         # native bf16 (benchmarks/ingest.py measures it).
         self.bf16 = precision == "bf16"
+        self.encoder: _Encoder = _encoder(model_dir, self.bf16, cache_dir)
         # The window includes [CLS] and [SEP]; chunks are counted without them.
         self.max_tokens = self.encoder.max_seq_length - 2
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        encoded = self.encoder.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-        return [len(ids) for ids in encoded]
+        return self.encoder.count_tokens(list(texts))
 
     def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """Unit vectors, computed in batches; `progress(n)` after each batch."""
@@ -116,9 +116,11 @@ class LocalEmbeddings:
         return np.vstack(out) if out else np.zeros((0, self.dimension), dtype=np.float32)
 
     def _precision(self) -> Any:
+        if not self.bf16:
+            return contextlib.nullcontext()  # fp32 may run without torch (_OnnxMeanPooled)
         import torch
 
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16)
+        return torch.autocast("cpu", dtype=torch.bfloat16)
 
     @property
     def dimension(self) -> int:
@@ -171,11 +173,55 @@ class OpenAIEmbedder:
 
 
 class _Encoder(Protocol):
-    tokenizer: Any
     max_seq_length: int
     dimension: int
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray: ...
+    def count_tokens(self, texts: list[str]) -> list[int]: ...
+
+
+def _encoder(model_dir: Path, bf16: bool, cache_dir: Path | None) -> _Encoder:
+    """The fastest runtime that gives the library's vectors for this folder.
+
+    A mean-pooled model in fp32 runs on onnxruntime from an ONNX copy that torch makes
+    once into `cache_dir` (~10 s, normally at the first ingest): a cold start then
+    imports neither torch nor transformers (~4 s of every `assistant ask`), and it
+    embeds about twice as fast (benchmarks/ingest.py), with vectors within 1e-6 of
+    torch's. bf16, or no place to keep the copy, stays on torch."""
+    if not _is_mean_pooled(model_dir):
+        return _Packaged(model_dir)
+    if bf16 or cache_dir is None:
+        return _MeanPooled(model_dir)
+    copy = cache_dir / f"embedder-{_folder_key(model_dir)}-fp32.onnx"
+    if not copy.is_file():
+        torch_model = _MeanPooled(model_dir)
+        if not _export_onnx(torch_model, copy):
+            return torch_model  # a read-only place: torch, as before
+    return _OnnxMeanPooled(model_dir, copy)
+
+
+def _folder_key(model_dir: Path) -> str:
+    """Names the model's files by path, size and time: a changed folder gets a new copy,
+    without hashing ~90 MB of weights at every start."""
+    stats = [
+        f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+        for p in sorted(model_dir.iterdir())
+        if p.is_file()
+    ]
+    return hashlib.sha256("|".join([str(model_dir.resolve()), *stats]).encode()).hexdigest()[:16]
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    # Token counting of long sentences (before they are cut) is expected, not an error.
+    hf_logging.set_verbosity_error()
+
+
+def _sentence_config(model_dir: Path) -> dict[str, Any]:
+    path = model_dir / "sentence_bert_config.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def _is_mean_pooled(model_dir: Path) -> bool:
@@ -203,10 +249,8 @@ class _MeanPooled:
     def __init__(self, model_dir: Path) -> None:
         from transformers import AutoModel, AutoTokenizer
 
-        config_path = model_dir / "sentence_bert_config.json"
-        config = (
-            json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
-        )
+        _quiet_transformers()
+        config = _sentence_config(model_dir)
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
         self.model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
         self.max_seq_length = int(config.get("max_seq_length") or 256)
@@ -237,6 +281,105 @@ class _MeanPooled:
             out[idx] = torch.nn.functional.normalize(mean, p=2, dim=1).numpy()
         return out
 
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return _count_with(self.tokenizer, texts)
+
+
+def _count_with(tokenizer: Any, texts: list[str]) -> list[int]:
+    """Word pieces per text, by a transformers tokenizer, without [CLS] and [SEP]."""
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+
+_ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _export_onnx(model: _MeanPooled, target: Path) -> bool:
+    """Write the transformer as fp32 ONNX to `target`, whole or not at all; False when
+    the place is not writable."""
+    import torch
+
+    class _Hidden(torch.nn.Module):  # positional inputs, one output: what ONNX needs
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, ids: Any, mask: Any, types: Any) -> Any:
+            return self.inner(input_ids=ids, attention_mask=mask, token_type_ids=types)[0]
+
+    sample = model.tokenizer(["A sentence to trace.", "Short."], padding=True, return_tensors="pt")
+    axes = {name: {0: "batch", 1: "tokens"} for name in (*_ONNX_INPUTS, "last_hidden_state")}
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+        with warnings.catch_warnings():  # the tracer's notes on shape arithmetic
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _Hidden(model.model),
+                tuple(sample[name] for name in _ONNX_INPUTS),
+                str(partial),
+                input_names=list(_ONNX_INPUTS),
+                output_names=["last_hidden_state"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,  # the TorchScript exporter: needs no onnxscript
+            )
+        os.replace(partial, target)  # whole or absent, even if two processes race
+    except OSError:
+        return False
+    return True
+
+
+class _OnnxMeanPooled:
+    """The same model on onnxruntime and the `tokenizers` library: no torch at all."""
+
+    def __init__(self, model_dir: Path, onnx_file: Path) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        config = _sentence_config(model_dir)
+        self.max_seq_length = int(config.get("max_seq_length") or 256)
+        self.lower = bool(config.get("do_lower_case"))
+        model_config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        self.dimension = int(model_config["hidden_size"])
+        # tokenizer.json carries its own padding and truncation (128): set both as encode does.
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.enable_truncation(self.max_seq_length)
+        self.tokenizer.enable_padding()
+        self._plain = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._plain.no_truncation()
+        self._plain.no_padding()
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(
+            str(onnx_file), options, providers=["CPUExecutionProvider"]
+        )
+        self._lock = threading.Lock()  # one tokenizer configuration, many web threads
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        if self.lower:
+            texts = [t.lower() for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # as _MeanPooled
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for i in range(0, len(order), batch_size):
+            idx = order[i : i + batch_size]
+            with self._lock:
+                encoded = self.tokenizer.encode_batch([texts[j] for j in idx])
+            feeds = {
+                name: np.array([getattr(e, attr) for e in encoded], dtype=np.int64)
+                for name, attr in zip(
+                    _ONNX_INPUTS, ("ids", "attention_mask", "type_ids"), strict=True
+                )
+            }
+            hidden = self._session.run(None, feeds)[0]
+            mask = feeds["attention_mask"][..., None].astype(np.float32)
+            mean = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
+            out[idx] = mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+        return out
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        encoded = self._plain.encode_batch(texts, add_special_tokens=False)
+        return [len(e.ids) for e in encoded]
+
 
 class _Packaged:
     """Any other sentence-transformers folder, through the library itself."""
@@ -244,6 +387,7 @@ class _Packaged:
     def __init__(self, model_dir: Path) -> None:
         from sentence_transformers import SentenceTransformer
 
+        _quiet_transformers()
         self.model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
         self.tokenizer = self.model.tokenizer
         self.max_seq_length = int(self.model.max_seq_length or 256)
@@ -262,6 +406,9 @@ class _Packaged:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return _count_with(self.tokenizer, texts)
 
 
 def packaged_model_dir(name: str) -> Path:
@@ -300,7 +447,11 @@ def make_embedder(settings: Settings) -> Embedder:
                 f"embedding model '{settings.embeddings}' not found: use {known} or local:<folder>"
             )
         _EMBEDDER_CACHE[key] = LocalEmbeddings(
-            f"local:{model}", path, settings.embed_batch_size, settings.embed_precision
+            f"local:{model}",
+            path,
+            settings.embed_batch_size,
+            settings.embed_precision,
+            cache_dir=settings.model_cache_dir,
         )
     return _EMBEDDER_CACHE[key]
 

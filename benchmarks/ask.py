@@ -52,8 +52,6 @@ import json, sys, time
 t0 = time.perf_counter(); marks = {}
 def mark(name):
     marks[name] = round(time.perf_counter() - t0, 3)
-import torch; mark("import_torch")
-import transformers; mark("import_transformers")
 import onnxruntime; mark("import_onnxruntime")
 import chromadb; mark("import_chromadb")
 from assistant.answer import Assistant
@@ -70,7 +68,8 @@ assistant = Assistant(settings, store=store, embedder=embedder); mark("build_ass
 answer = assistant.ask(sys.argv[2]); mark("first_answer")
 first = answer.timings
 answer = assistant.ask(sys.argv[2]); mark("second_answer")
-print(json.dumps({"marks": marks, "first_answer_timings": first}))
+heavy = sorted(m for m in ("torch", "transformers") if m in sys.modules)
+print(json.dumps({"marks": marks, "first_answer_timings": first, "imported": heavy}))
 """
 
 
@@ -313,6 +312,7 @@ def main() -> None:
                 got = json.loads(profile.stdout.strip().splitlines()[-1])
                 figures["cold_breakdown_s"] = got["marks"]
                 figures["cold_first_answer_timings_s"] = got["first_answer_timings"]
+                figures["cold_imported"] = got["imported"]
             else:
                 log(profile.stderr[-2000:])
 
@@ -333,6 +333,7 @@ def main() -> None:
             previous = at
         print("cold start, step costs (s): " + ", ".join(steps))
         print(f"cold first answer stages (s): {figures['cold_first_answer_timings_s']}")
+        print(f"cold ask imported torch / transformers: {figures['cold_imported'] or 'neither'}")
     common.emit(figures)
 
 

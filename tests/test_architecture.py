@@ -39,7 +39,7 @@ OWNERS = {
     "langchain_openai": {"models"},
     "sentence_transformers": {"models"},
     "llama_cpp": {"models"},
-    "onnxruntime": {"rerank"},
+    "onnxruntime": {"rerank", "models"},
     "dateparser": {"dates"},
 }
 

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from conftest import SEEDS
 
+from assistant.models import LocalEmbeddings, packaged_model_dir
+
 #: Libraries no command that does not answer may import.
 HEAVY = (
     "torch",
@@ -166,13 +168,19 @@ def test_a_refused_argument_opens_neither_store_nor_model(
 
 
 # --- controls: the probe does see each kind of load ----------------------------------------
-def test_asking_loads_the_embedding_model_and_the_reranker(data: Path) -> None:
+def test_asking_loads_the_embedding_model_and_the_reranker(data: Path, tmp_path: Path) -> None:
     """A real question (reranker on, the default) imports the embedding runtime and the
-    cross-encoder's, and builds both: the "nothing loaded" assertions above can fail."""
-    result, output = _probe(data, "ask", "Who did Zarif meet in Baghdad?")
+    cross-encoder's, and builds both: the "nothing loaded" assertions above can fail.
+    Once the data folder holds the embedding model's ONNX copy (made at the first ingest),
+    answering needs neither torch nor transformers, seconds of every cold `ask`."""
+    shutil.copytree(data, tmp_path / "data")
+    models = tmp_path / "data" / "models"
+    LocalEmbeddings("m", packaged_model_dir("all-MiniLM-L6-v2"), cache_dir=models)  # the copy
+    result, output = _probe(tmp_path / "data", "ask", "Who did Zarif meet in Baghdad?")
     assert result["code"] == 0, output
     assert "Sources:" in output and SEEDS.is_dir()
-    assert {"torch", "transformers", "onnxruntime", "assistant.answer"} <= set(result["loaded"])
+    assert {"onnxruntime", "assistant.answer"} <= set(result["loaded"])
+    assert not {"torch", "transformers", "sentence_transformers"} & set(result["loaded"])
     assert (result["embedders"], result["rerankers"]) == (1, 1)
 
 

@@ -12,23 +12,45 @@ from conftest import SEEDS
 from assistant.models import LocalEmbeddings, _is_mean_pooled, packaged_model_dir
 
 
-def test_fast_path_vectors_equal_sentence_transformers() -> None:
-    """The mean-pooled path skips importing sentence-transformers (seconds of every cold
-    start) but must give the vectors the library gives, or stored collections would not
-    match new questions."""
+def test_fast_paths_vectors_equal_sentence_transformers(tmp_path: Path) -> None:
+    """The mean-pooled paths skip importing sentence-transformers (seconds of every cold
+    start), and the ONNX one torch and transformers too, but both must give the vectors
+    and token counts the library gives, or stored collections would not match new
+    questions and chunks would be cut elsewhere."""
     folder = packaged_model_dir("all-MiniLM-L6-v2")
     assert _is_mean_pooled(folder)
     texts = [p.read_text(encoding="utf-8")[:2500] for p in sorted(SEEDS.glob("*.txt"))]
     texts += ["Who did Zarif meet in Baghdad?", "word " * 400]  # the last one is truncated
-    fast = LocalEmbeddings("m", folder, precision="fp32")
+    on_torch = LocalEmbeddings("m", folder, precision="fp32")
+    on_onnx = LocalEmbeddings("m", folder, precision="fp32", cache_dir=tmp_path)
+    assert type(on_torch.encoder).__name__ == "_MeanPooled"
+    assert type(on_onnx.encoder).__name__ == "_OnnxMeanPooled"
     from sentence_transformers import SentenceTransformer
 
     library = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
     expected = library.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
-    got = fast.embed(texts)
-    assert got.shape == expected.shape == (len(texts), 384)
-    assert float(np.abs(got - expected).max()) < 1e-5
-    assert fast.max_tokens == 254
+    counts = [len(library.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    for fast in (on_torch, on_onnx):
+        got = fast.embed(texts)
+        assert got.shape == expected.shape == (len(texts), 384)
+        assert float(np.abs(got - expected).max()) < 1e-5
+        assert fast.max_tokens == 254
+        assert fast.count_tokens(texts) == counts
+
+
+def test_the_onnx_copy_is_made_once_and_reused(tmp_path: Path) -> None:
+    folder = packaged_model_dir("all-MiniLM-L6-v2")
+    LocalEmbeddings("m", folder, precision="fp32", cache_dir=tmp_path)
+    (copy,) = tmp_path.glob("embedder-*-fp32.onnx")
+    made = copy.stat().st_mtime_ns
+    again = LocalEmbeddings("m", folder, precision="fp32", cache_dir=tmp_path)
+    assert copy.stat().st_mtime_ns == made and list(tmp_path.iterdir()) == [copy]
+    assert type(again.encoder).__name__ == "_OnnxMeanPooled"
+    # bf16 is torch's autocast: asked for, it never runs on the fp32 copy.
+    assert (
+        type(LocalEmbeddings("m", folder, precision="bf16", cache_dir=tmp_path).encoder).__name__
+        == "_MeanPooled"
+    )
 
 
 def test_other_layouts_go_through_sentence_transformers(tmp_path: Path) -> None:

@@ -241,7 +241,9 @@ def test_chroma_server_mode(chroma_server: str, tmp_path: Path) -> None:
     assert chroma_server in result.stdout
     listed = json.loads(run_cli("sources", "--json", env=env).stdout)
     assert sorted(a["id"] for a in listed) == SEED_IDS
-    assert not (tmp_path / "unused").exists(), "server mode must not write a local store"
+    unused = tmp_path / "unused"  # converted models may be kept there, never a store
+    left = sorted(p.name for p in unused.iterdir()) if unused.exists() else []
+    assert set(left) <= {"models"}, f"server mode wrote a local store: {left}"
     answer = json.loads(
         run_cli("ask", "At whose invitation did Zarif come to Baghdad?", "--json", env=env).stdout
     )
