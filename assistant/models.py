@@ -190,7 +190,7 @@ def _encoder(model_dir: Path, bf16: bool, cache_dir: Path | None) -> _Encoder:
     torch's. bf16, or no place to keep the copy, stays on torch."""
     if not _is_mean_pooled(model_dir):
         return _Packaged(model_dir)
-    if bf16 or cache_dir is None:
+    if bf16 or cache_dir is None or not (model_dir / "tokenizer.json").is_file():
         return _MeanPooled(model_dir)
     copy = cache_dir / f"embedder-{_folder_key(model_dir)}-fp32.onnx"
     if not copy.is_file():
@@ -295,7 +295,7 @@ _ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 def _export_onnx(model: _MeanPooled, target: Path) -> bool:
     """Write the transformer as fp32 ONNX to `target`, whole or not at all; False when
-    the place is not writable."""
+    that fails (a read-only place, a model the tracer cannot export): torch runs it then."""
     import torch
 
     class _Hidden(torch.nn.Module):  # positional inputs, one output: what ONNX needs
@@ -306,11 +306,13 @@ def _export_onnx(model: _MeanPooled, target: Path) -> bool:
         def forward(self, ids: Any, mask: Any, types: Any) -> Any:
             return self.inner(input_ids=ids, attention_mask=mask, token_type_ids=types)[0]
 
-    sample = model.tokenizer(["A sentence to trace.", "Short."], padding=True, return_tensors="pt")
     axes = {name: {0: "batch", 1: "tokens"} for name in (*_ONNX_INPUTS, "last_hidden_state")}
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
     try:
+        sample = model.tokenizer(
+            ["A sentence to trace.", "Short."], padding=True, return_tensors="pt"
+        )
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
         with warnings.catch_warnings():  # the tracer's notes on shape arithmetic
             warnings.simplefilter("ignore")
             torch.onnx.export(
@@ -324,7 +326,9 @@ def _export_onnx(model: _MeanPooled, target: Path) -> bool:
                 dynamo=False,  # the TorchScript exporter: needs no onnxscript
             )
         os.replace(partial, target)  # whole or absent, even if two processes race
-    except OSError:
+    except Exception:  # any failure leaves torch, which gives the same vectors, in charge
+        with contextlib.suppress(OSError):
+            partial.unlink()
         return False
     return True
 

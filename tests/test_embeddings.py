@@ -65,3 +65,14 @@ def test_other_layouts_go_through_sentence_transformers(tmp_path: Path) -> None:
     assert type(model.encoder).__name__ == "_Packaged"
     vector = model.embed(["Zarif met Rashid."])[0]
     assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
+
+
+def test_no_place_for_the_onnx_copy_leaves_torch_in_charge(tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder", encoding="utf-8")
+    folder = packaged_model_dir("all-MiniLM-L6-v2")
+    model = LocalEmbeddings("m", folder, precision="fp32", cache_dir=blocked / "models")
+    assert type(model.encoder).__name__ == "_MeanPooled"
+    vector = model.embed(["Zarif met Rashid."])[0]
+    assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
+    assert blocked.read_text(encoding="utf-8") == "not a folder"
