@@ -61,6 +61,18 @@ def test_a_score_depends_on_its_pair_alone(judge: CrossEncoder) -> None:
     assert together.tolist() == alone == reversed_.tolist()
 
 
+def test_questions_scored_at_once_get_the_scores_they_get_alone(judge: CrossEncoder) -> None:
+    """Pairs run on a pool of threads, and web threads share it: each question still
+    gets its own scores, in its own order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    asked = [(q, [a, b, a + " " + b]) for q, a, b in PAIRS] * 3
+    alone = [judge.score(q, texts).tolist() for q, texts in asked]
+    with ThreadPoolExecutor(max_workers=4) as web:
+        at_once = list(web.map(lambda item: judge.score(*item).tolist(), asked))
+    assert at_once == alone
+
+
 def test_a_changed_model_file_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "reranker"
     shutil.copytree(packaged_reranker_dir("ms-marco-MiniLM-L-12-v2"), folder)
