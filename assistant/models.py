@@ -30,6 +30,7 @@ from pydantic import SecretStr
 
 from .config import Settings
 from .errors import ConfigError, ModelError
+from .files import write_whole
 
 EMBEDDING_PROVIDERS = ("local", "openai")
 CHAT_PROVIDERS = ("extractive", "openai", "llamacpp")
@@ -307,31 +308,25 @@ def _export_onnx(model: _MeanPooled, target: Path) -> bool:
         def forward(self, ids: Any, mask: Any, types: Any) -> Any:
             return self.inner(input_ids=ids, attention_mask=mask, token_type_ids=types)[0]
 
-    axes = {name: {0: "batch", 1: "tokens"} for name in (*_ONNX_INPUTS, "last_hidden_state")}
-    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-    try:
+    def export(path: Path) -> None:
         sample = model.tokenizer(
             ["A sentence to trace.", "Short."], padding=True, return_tensors="pt"
         )
-        target.parent.mkdir(parents=True, exist_ok=True)
+        axes = {name: {0: "batch", 1: "tokens"} for name in (*_ONNX_INPUTS, "last_hidden_state")}
         with warnings.catch_warnings():  # the tracer's notes on shape arithmetic
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 _Hidden(model.model),
                 tuple(sample[name] for name in _ONNX_INPUTS),
-                str(partial),
+                str(path),
                 input_names=list(_ONNX_INPUTS),
                 output_names=["last_hidden_state"],
                 dynamic_axes=axes,
                 opset_version=17,
                 dynamo=False,  # the TorchScript exporter: needs no onnxscript
             )
-        os.replace(partial, target)  # whole or absent, even if two processes race
-    except Exception:  # any failure leaves torch, which gives the same vectors, in charge
-        with contextlib.suppress(OSError):
-            partial.unlink()
-        return False
-    return True
+
+    return write_whole(target, export)
 
 
 class _OnnxMeanPooled:

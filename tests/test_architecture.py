@@ -27,7 +27,7 @@ LAYERS = {
         "web_render",
         "web_timeline",
     },
-    "base": {"config", "schema", "errors", "phrases"},
+    "base": {"config", "schema", "errors", "phrases", "files"},
     # The package's public face: it names (lazily) what users may import from every layer.
     "api": {"__init__"},
 }
