@@ -1,0 +1,190 @@
+"""What the cross-encoder should read when it re-orders passages: variants on cached candidates.
+
+    python benchmarks/judge_inputs.py ../shared/benchmarks/realtimeqa-check --cache /tmp/jc
+    python benchmarks/judge_inputs.py DATA --cache /tmp/jc --variants fused judge@20 title@20
+
+`benchmarks/realtimeqa.py` rebuilds every store and re-ranks every question for each
+variant (about 50 minutes a set). This benchmark holds the retrieval fixed instead: each
+week is ingested once (`Assistant.ingest`, the user's path) into `--cache`, the fused
+dense + BM25 top 40 of every question is saved, and the judge's scores are kept per
+(question, text) pair, so each further variant costs only its new pairs. Every variant
+re-orders the same fused candidates; the figures are the same as realtimeqa.py's
+(answer_recall@1/2/4/10, mc_acc from the top 4), and `judge@20` reproduces its shipped
+`+bm25+rerank` row.
+
+Variants (NAME or NAME@DEPTH, DEPTH the candidates re-ordered, default 20):
+  fused      no judge: the fused order
+  judge      the judge scores each passage's text (shipped)
+  title      it scores the article's title, a line break, then the text
+  sentmax    a passage scores its best of: the whole text, each of its sentences
+  sentmean   the mean of the whole text's score and its best sentence's
+  prior      the judge's logit minus 0.5·ln(1 + fused rank), so the fused order counts
+A table, then one JSON line with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pickle
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import common  # noqa: F401  (puts the repository on sys.path, offline settings)
+import numpy as np
+import realtimeqa as rq
+from common import log
+
+from assistant.text import sentences
+
+FETCH = 40  # candidates saved per question (the shipped fetch_k)
+KINDS = ("fused", "judge", "title", "sentmax", "sentmean", "prior")
+
+
+def parse_variant(name: str) -> tuple[str, int]:
+    kind, _, depth = name.partition("@")
+    if kind not in KINDS or (depth and not depth.isdigit()):
+        raise argparse.ArgumentTypeError(
+            f"unknown variant {name!r}: use one of {', '.join(KINDS)}, optionally @DEPTH"
+        )
+    return kind, min(FETCH, int(depth or 20))
+
+
+def candidates(data: Path, cache: Path) -> list[dict[str, Any]]:
+    """Every question with its fused top 40, built once per set into `cache`."""
+    saved = cache / "candidates.jsonl"
+    if saved.is_file():
+        return rq.read_jsonl(saved)
+    from assistant.answer import Assistant
+    from assistant.config import Settings
+    from assistant.models import make_embedder
+    from assistant.retrieve import Components, Retriever
+
+    embedder = make_embedder(Settings(_env_file=None))  # type: ignore[call-arg]
+    rows: list[dict[str, Any]] = []
+    for week in rq.load_weeks(data, None):
+        started = time.perf_counter()
+        settings = Settings(_env_file=None, data_dir=cache / week.name, collection="rtqa")  # type: ignore[call-arg]
+        assistant = Assistant(settings, embedder=embedder, chat_model=None, reranker=None)
+        assistant.ingest([str(week.folder / "articles.jsonl")], report=lambda _line: None)
+        fused = Components(dates=False, diversify=False)
+        retriever = Retriever(
+            assistant.store, embedder, fetch_k=FETCH, max_per_article=3, components=fused
+        )
+        for q in week.questions:
+            found = retriever.retrieve(q["question"], FETCH)
+            cands = [{"text": p.text, "title": p.title} for p in found]
+            keep = ("id", "question", "choices", "answer_index")
+            rows.append({"week": week.name, **{k: q[k] for k in keep}, "cands": cands})
+        took = time.perf_counter() - started
+        log(f"week {week.name}: {len(week.questions)} questions in {took:.0f}s")
+    cache.mkdir(parents=True, exist_ok=True)
+    saved.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return rows
+
+
+class Judge:
+    """The shipped cross-encoder, its scores kept per (question, text) across runs."""
+
+    def __init__(self, store: Path) -> None:
+        self.store = store
+        self.memo: dict[tuple[str, str], float] = (
+            pickle.loads(store.read_bytes()) if store.is_file() else {}
+        )
+        self._model: Any = None
+
+    def __call__(self, question: str, texts: Sequence[str]) -> list[float]:
+        new = list(dict.fromkeys(t for t in texts if (question, t) not in self.memo))
+        if new:
+            if self._model is None:
+                from assistant.config import Settings
+                from assistant.rerank import make_reranker
+
+                base = Settings(_env_file=None)  # type: ignore[call-arg]
+                self._model = make_reranker(base.reranker, cache_dir=base.model_cache_dir)
+            for text, score in zip(new, self._model.score(question, new), strict=True):
+                self.memo[(question, text)] = float(score)
+        return [self.memo[(question, t)] for t in texts]
+
+    def save(self) -> None:
+        self.store.write_bytes(pickle.dumps(self.memo))
+
+
+def passage_scores(
+    kind: str, question: str, head: list[dict[str, str]], judge: Judge
+) -> list[float]:
+    texts = [c["text"] for c in head]
+    if kind == "title":
+        return judge(question, [c["title"] + "\n" + c["text"] for c in head])
+    scores = judge(question, texts)
+    if kind == "sentmax":
+        return [
+            max([s, *judge(question, sentences(t))]) for s, t in zip(scores, texts, strict=True)
+        ]
+    if kind == "prior":
+        return [s - 0.5 * math.log(1 + rank) for rank, s in enumerate(scores)]
+    return scores
+
+
+def reorder(kind: str, depth: int, row: dict[str, Any], judge: Judge) -> list[str]:
+    """The candidates' texts, the first `depth` re-ordered by the variant, best first."""
+    from assistant.rerank import rounded
+
+    texts = [c["text"] for c in row["cands"]]
+    if kind == "fused":
+        return texts
+    head = row["cands"][:depth]
+    scores = rounded(np.array(passage_scores(kind, row["question"], head, judge), dtype=np.float32))
+    order = sorted(range(len(head)), key=lambda i: (-scores[i], i))  # ties: fused order
+    return [texts[i] for i in order] + texts[depth:]
+
+
+def evaluate(
+    rows: list[dict[str, Any]], rank: Callable[[dict[str, Any]], list[str]], mc: rq.Scorer
+) -> dict[str, float]:
+    out = []
+    for row in rows:
+        ranked = rank(row)
+        out.append(rq._row(row, ranked[:4], mc.mc_extractive(row["choices"], ranked[:4]), ranked))
+    return rq.figures(out, 4, [1, 2, 4, 10])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data_dir", type=Path, help="folder of <week>/{articles,questions}.jsonl")
+    parser.add_argument("--cache", type=Path, required=True, help="folder for stores and scores")
+    parser.add_argument(
+        "--variants", nargs="+", default=["fused", "judge@20", "title@20", "sentmax@20", "prior@20"]
+    )
+    args = parser.parse_args(argv)
+    try:
+        variants = [(name, *parse_variant(name)) for name in args.variants]
+    except argparse.ArgumentTypeError as err:
+        parser.error(str(err))
+    if not args.data_dir.is_dir():
+        parser.error(f"{args.data_dir} is not a folder")
+
+    from assistant.config import Settings
+    from assistant.models import make_embedder
+
+    rows = candidates(args.data_dir, args.cache)
+    judge = Judge(args.cache / "judge-scores.pkl")
+    mc = rq.Scorer(make_embedder(Settings(_env_file=None)), None)  # type: ignore[call-arg]
+    result: dict[str, Any] = {"data": str(args.data_dir), "questions": len(rows), "variants": {}}
+    log(f"{'variant':<14} {'@1':>6} {'@2':>6} {'@4':>6} {'@10':>6} {'mc_acc':>7}")
+    for name, kind, depth in variants:
+        figs = evaluate(rows, partial(reorder, kind, depth, judge=judge), mc)
+        judge.save()  # a stopped run keeps the scores it paid for
+        result["variants"][name] = figs
+        cells = " ".join(f"{figs[f'answer_recall@{d}']:>6.3f}" for d in (1, 2, 4, 10))
+        log(f"{name:<14} {cells} {figs['mc_acc']:>7.3f}")
+    print(json.dumps(result, sort_keys=True), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
