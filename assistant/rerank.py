@@ -245,3 +245,10 @@ def lazy_reranker(
 def rounded(scores: np.ndarray) -> np.ndarray:
     """Scores at the precision decisions are made at (see the module docstring)."""
     return np.round(scores.astype(np.float64), SCORE_DECIMALS)
+
+
+def judged_order(scores: np.ndarray | Sequence[float]) -> list[int]:
+    """Indices of `scores`, best first, compared at `SCORE_DECIMALS`; ties keep the
+    callers' own order (for passages, the fused order)."""
+    judged = rounded(np.asarray(scores, dtype=np.float64))
+    return sorted(range(len(judged)), key=lambda i: (-judged[i], i))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from .dates import DateIntent, date_intent
 from .filters import Filters
 from .models import Embedder
-from .rerank import Reranker, rounded
+from .rerank import Reranker, judged_order
 from .schema import Passage
 from .store import Store
 
@@ -100,8 +100,9 @@ class Retriever:
         if self.reranker is None or depth <= 0 or not ranked:
             return ranked
         head, tail = ranked[:depth], ranked[depth:]
-        judged = rounded(self.reranker.score(question, [p.text for p in head]))
-        order = [head[i] for i in sorted(range(len(head)), key=lambda i: (-judged[i], i))]
+        order = [
+            head[i] for i in judged_order(self.reranker.score(question, [p.text for p in head]))
+        ]
         # Rank-based scores on the RRF scale, so diversification weighs a second passage
         # of one article against the next article's the same way as without a reranker.
         return [replace(p, score=1.0 / (_RRF_K + rank + 1)) for rank, p in enumerate(order + tail)]

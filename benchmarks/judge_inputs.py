@@ -132,14 +132,14 @@ def passage_scores(
 
 def reorder(kind: str, depth: int, row: dict[str, Any], judge: Judge) -> list[str]:
     """The candidates' texts, the first `depth` re-ordered by the variant, best first."""
-    from assistant.rerank import rounded
+    from assistant.rerank import judged_order
 
     texts = [c["text"] for c in row["cands"]]
     if kind == "fused":
         return texts
     head = row["cands"][:depth]
-    scores = rounded(np.array(passage_scores(kind, row["question"], head, judge), dtype=np.float32))
-    order = sorted(range(len(head)), key=lambda i: (-scores[i], i))  # ties: fused order
+    scores = np.array(passage_scores(kind, row["question"], head, judge), dtype=np.float32)
+    order = judged_order(scores)  # ties: fused order
     return [texts[i] for i in order] + texts[depth:]
 
 

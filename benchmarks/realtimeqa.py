@@ -305,6 +305,7 @@ def ranked_texts(
     name: str, question: str, depth: int, stores: Stores, scorer: Scorer, reranker: Any
 ) -> list[str]:
     """The variant's top `depth` passage texts for a question, best first."""
+    from assistant.rerank import judged_order
     from assistant.retrieve import Components, Retriever
 
     kind, flags = VARIANTS[name]
@@ -312,8 +313,7 @@ def ranked_texts(
         found = [d.page_content for d in stores.tutorial.similarity_search(question, k=depth)]
         if flags.get("rerank_depth"):
             head = found[: flags["rerank_depth"]]
-            scores = reranker.score(question, head)
-            order = sorted(range(len(head)), key=lambda i: (-round(float(scores[i]), 2), i))
+            order = judged_order(reranker.score(question, head))
             found = [head[i] for i in order] + found[len(head) :]
         return found[:depth]
     retriever = Retriever(

@@ -13,6 +13,7 @@ from assistant.rerank import (
     PACKAGED_RERANKERS,
     CrossEncoder,
     check_reranker,
+    judged_order,
     lazy_reranker,
     make_reranker,
     packaged_reranker_dir,
@@ -111,3 +112,10 @@ def test_the_exact_arithmetic_copy_is_made_once_and_reused(tmp_path: Path) -> No
     scores = [m.score(question, [relevant, unrelated]).tolist() for m in (first, again, in_memory)]
     assert scores[0] == scores[1] == scores[2]
     assert scores[0][0] > 0 > scores[0][1]
+
+
+def test_the_judged_order_ignores_noise_below_its_precision_and_keeps_ties_in_place() -> None:
+    # A difference in the third decimal is noise of the int8 arithmetic: the earlier
+    # candidate (the fused order) stays first; a real difference re-orders.
+    assert judged_order([1.001, 1.004, 3.2, -0.5]) == [2, 0, 1, 3]
+    assert judged_order([0.2, 0.9]) == [1, 0]
