@@ -72,6 +72,7 @@ class Assistant:
         embedder: Embedder | None = None,
         chat_model: Any = _NOT_GIVEN,
         reranker: Any = _NOT_GIVEN,
+        late: Any = _NOT_GIVEN,
     ) -> None:
         self.settings = settings
         # The answerer first: a misspelt one fails before the embedding model loads.
@@ -83,6 +84,11 @@ class Assistant:
             lazy_reranker(settings.reranker, cache_dir=settings.model_cache_dir)
             if reranker is _NOT_GIVEN
             else reranker
+        )
+        self.late: Reranker | None = (
+            lazy_reranker(settings.late_reranker, cache_dir=settings.model_cache_dir, kind="late")
+            if late is _NOT_GIVEN
+            else late
         )
         self.retriever = Retriever(
             self.store,
@@ -97,6 +103,7 @@ class Assistant:
                 rerank_mode=settings.rerank_mode,
             ),
             reranker=self.reranker,
+            late=self.late,
         )
         self.vectors = SentenceVectors(self.embedder)
         self.prompts = prompts()

@@ -217,6 +217,7 @@ def check_backends(settings: Settings) -> None:
     split_spec(settings.llm_spec, CHAT_PROVIDERS, "answerer")
     embedding_name(settings)
     check_reranker(settings.reranker)
+    check_reranker(settings.late_reranker, kind="late")
 
 
 def _assistant(settings: Settings) -> Any:

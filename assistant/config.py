@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # on six unseen RealTime QA weeks (README); ~0.55 s a warm question on 2 cores.
     rerank_depth: int = 20
     rerank_mode: str = "replace"
+    # A second judge of passages, its order fused with the cross-encoder's; off by default
+    # for its cost on 2 cores (README, "A second judge").
+    late_reranker: str = "none"
     lexical_search: bool = True
     # Both off by default: each lowered recall@4/@10 on the unseen RealTime QA weeks (README).
     date_ranking: bool = False

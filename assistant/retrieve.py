@@ -3,7 +3,8 @@
 Reciprocal rank fusion merges the two rankings, so neither score scale has to
 be calibrated against the other. A question that names a year or month, or
 asks for the latest/earliest, adds a third ranking by the articles' dates.
-An optional cross-encoder (`rerank.py`) re-orders the best fused candidates. The
+An optional cross-encoder (`rerank.py`) re-orders the best fused candidates, its order
+fused with a late-interaction model's if one is given. The
 final pick spreads passages across articles instead of returning k chunks of one
 article. Each stage can be switched off (`Components`) and is measured on its
 own by the benchmark's ablation. This module embeds the question and may call
@@ -12,7 +13,9 @@ the reranker; it never calls a chat model.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from .dates import DateIntent, date_intent
 from .filters import Filters
@@ -22,6 +25,7 @@ from .schema import Passage
 from .store import Store
 
 _RRF_K = 60
+T = TypeVar("T", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -33,9 +37,9 @@ class Components:
     dates: bool = True  # a date-ordered ranking for questions that name a time
     diversify: bool = True  # spread the k passages across articles
     rerank_depth: int = 0  # fused candidates the reranker re-orders (0: none)
-    # How the judge's order is used: "fuse" (RRF with the fused order, so date intent and
-    # the lexical match still count) or "replace" (the judge's order alone).
-    rerank_mode: str = "fuse"
+    # How the judges' order is used: "fuse" (RRF with the fused order, so the lexical match
+    # still counts) or "replace" (the judges' order alone).
+    rerank_mode: str = "replace"
 
 
 class Retriever:
@@ -50,6 +54,7 @@ class Retriever:
         max_per_article: int,
         components: Components = Components(),
         reranker: Reranker | None = None,
+        late: Reranker | None = None,
     ):
         self.store = store
         self.embedder = embedder
@@ -57,6 +62,7 @@ class Retriever:
         self.max_per_article = max_per_article
         self.components = components
         self.reranker = reranker
+        self.late = late
 
     def retrieve(self, question: str, k: int, filters: Filters | None = None) -> list[Passage]:
         """The k best passages, best first (fewer when fewer match the filters)."""
@@ -93,24 +99,33 @@ class Retriever:
         return ranked
 
     def _rerank(self, question: str, ranked: list[Passage]) -> list[Passage]:
-        """The first `rerank_depth` candidates re-ordered by the cross-encoder; the rest
-        keep their fused order after them. Ties (at the judge's precision) keep the
-        fused order."""
+        """The first `rerank_depth` candidates re-ordered by the judges: the cross-encoder's
+        order, RRF-fused with the late-interaction model's and (mode "fuse") the fused
+        order when there are several; the rest keep their fused order after them. Ties
+        (at the judges' precision) keep the fused order."""
         depth = self.components.rerank_depth
-        if self.reranker is None or depth <= 0 or not ranked:
-            return ranked
         head, tail = ranked[:depth], ranked[depth:]
-        order = [
-            head[i] for i in judged_order(self.reranker.score(question, [p.text for p in head]))
+        texts = [p.text for p in head]
+        orders = [
+            [head[i].chunk_id for i in judged_order(judge.score(question, texts))]
+            for judge in (self.reranker, self.late)
+            if judge is not None and head
         ]
+        if not orders:
+            return ranked
+        if self.components.rerank_mode == "fuse":
+            orders.append([p.chunk_id for p in head])
+        fused = rrf(orders)  # ties: the first judge's order (dicts keep insertion order)
+        by_id = {p.chunk_id: p for p in head}
+        order = [by_id[cid] for cid in sorted(fused, key=lambda cid: -fused[cid])]
         # Rank-based scores on the RRF scale, so diversification weighs a second passage
         # of one article against the next article's the same way as without a reranker.
         return [replace(p, score=1.0 / (_RRF_K + rank + 1)) for rank, p in enumerate(order + tail)]
 
 
-def rrf(rankings: list[list[str]]) -> dict[str, float]:
+def rrf(rankings: Sequence[Sequence[T]]) -> dict[T, float]:
     """Reciprocal rank fusion: sum of 1/(60 + rank) over the rankings an id appears in."""
-    scores: dict[str, float] = {}
+    scores: dict[T, float] = {}
     for ranking in rankings:
         for rank, cid in enumerate(ranking):
             scores[cid] = scores.get(cid, 0.0) + 1.0 / (_RRF_K + rank + 1)

