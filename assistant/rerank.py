@@ -125,6 +125,10 @@ class _OnnxModel:
         self._tokenizer.no_padding()
         self._lock = threading.Lock()  # one tokenizer configuration, many web threads
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="judge")
+        self._configure()
+
+    def _configure(self) -> None:
+        """The kind's own tokenizer settings."""
 
     def _output(self, ids: Sequence[int], type_ids: Sequence[int] | None = None) -> np.ndarray:
         """The first output for one unpadded sequence (see the module docstring)."""
@@ -140,15 +144,7 @@ class _OnnxModel:
 class CrossEncoder(_OnnxModel):
     """An ONNX cross-encoder: one logit per (query, text) pair."""
 
-    def __init__(
-        self,
-        name: str,
-        folder: Path,
-        sha256: str,
-        threads: int = DEFAULT_THREADS,
-        cache_dir: Path | None = None,
-    ) -> None:
-        super().__init__(name, folder, sha256, threads, cache_dir)
+    def _configure(self) -> None:
         self._tokenizer.enable_truncation(_MAX_LENGTH, strategy="only_second")
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
@@ -170,15 +166,7 @@ class LateInteraction(_OnnxModel):
     and padded with [MASK] to `QUERY_TOKENS`, a passage marked [unused1] (ColBERT's
     conventions)."""
 
-    def __init__(
-        self,
-        name: str,
-        folder: Path,
-        sha256: str,
-        threads: int = DEFAULT_THREADS,
-        cache_dir: Path | None = None,
-    ) -> None:
-        super().__init__(name, folder, sha256, threads, cache_dir)
+    def _configure(self) -> None:
         self._tokenizer.enable_truncation(_MAX_LENGTH - 1)  # room for the marker
         self._query_mark, self._text_mark, self._mask = (
             self._token_id(t) for t in ("[unused0]", "[unused1]", "[MASK]")
