@@ -4,8 +4,11 @@ scores that depend on the pair alone, and a clear error for a bad spec."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, cast
 
+import numpy as np
 import pytest
 
 from assistant.errors import ConfigError
@@ -19,6 +22,8 @@ from assistant.rerank import (
     make_reranker,
     packaged_reranker_dir,
 )
+from assistant.retrieve import Components, Retriever
+from assistant.schema import Passage
 
 SPEC = "local:ms-marco-MiniLM-L-12-v2"
 LATE = "local:answerai-colbert-small-v1"
@@ -145,3 +150,38 @@ def test_a_late_interaction_score_depends_on_its_passage_alone(late: LateInterac
     together = late.score(question, texts)
     alone = [late.score(question, [t])[0] for t in texts]
     assert together.tolist() == alone == late.score(question, texts[::-1])[::-1].tolist()
+
+
+class _Fixed:
+    """A fake judge for the fusion logic: scores passages by a fixed table."""
+
+    def __init__(self, name: str, table: dict[str, float]) -> None:
+        self.name, self.table = name, table
+
+    def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        return np.array([self.table[t] for t in texts], dtype=np.float32)
+
+
+def _retriever(mode: str, reranker: _Fixed | None, late: _Fixed | None = None) -> Retriever:
+    parts = Components(rerank_depth=4, rerank_mode=mode)
+    unused = cast(Any, None)  # the re-ordering never touches the store or the embedder
+    return Retriever(
+        unused, unused, fetch_k=4, max_per_article=4, components=parts, reranker=reranker, late=late
+    )
+
+
+def test_the_judges_orders_and_the_retrieval_order_are_fused_as_the_settings_say() -> None:
+    fused = [Passage(f"{t}#0", t, t, t, "2024-01-01", "", "", 0, 1) for t in "abcd"]
+    contrary = _Fixed("judge", {"a": 0.0, "b": 1.0, "c": 2.0, "d": 3.0})  # reverses retrieval
+    agreeing = _Fixed("late", {"a": 3.0, "b": 2.0, "c": 1.0, "d": 0.0})
+
+    def order(retriever: Retriever) -> str:
+        return "".join(p.text for p in retriever._rerank("q", fused))
+
+    assert order(_retriever("replace", contrary)) == "dcba"  # the judge's order alone
+    # "fuse": the retrieval order counts too, so its first passage climbs back to second.
+    assert order(_retriever("fuse", contrary)) == "dacb"
+    # A second judge is fused with the first; ties keep the first judge's order.
+    assert order(_retriever("replace", contrary, agreeing)) == "dacb"
+    assert order(_retriever("replace", None, agreeing)) == "abcd"
+    assert order(_retriever("replace", None)) == "abcd"
