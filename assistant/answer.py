@@ -101,6 +101,7 @@ class Assistant:
                 diversify=settings.diversify,
                 rerank_depth=settings.rerank_depth,
                 rerank_mode=settings.rerank_mode,
+                late_depth=settings.late_depth,
             ),
             reranker=self.reranker,
             late=self.late,

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     # A second judge of passages, its order fused with the cross-encoder's; off by default
     # for its cost on 2 cores (README, "A second judge").
     late_reranker: str = "none"
+    # Fused candidates the second judge orders before the cross-encoder re-orders the top
+    # `rerank_depth` of its order (a cascade; never fewer than rerank_depth).
+    late_depth: int = 40
     lexical_search: bool = True
     # Both off by default: each lowered recall@4/@10 on the unseen RealTime QA weeks (README).
     date_ranking: bool = False
@@ -108,7 +111,7 @@ class Settings(BaseSettings):
             raise ValueError("rerank_mode must be fuse or replace")
         return value
 
-    @field_validator("rerank_depth")
+    @field_validator("rerank_depth", "late_depth")
     @classmethod
     def _not_negative(cls, value: int) -> int:
         if value < 0:

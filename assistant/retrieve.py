@@ -3,8 +3,9 @@
 Reciprocal rank fusion merges the two rankings, so neither score scale has to
 be calibrated against the other. A question that names a year or month, or
 asks for the latest/earliest, adds a third ranking by the articles' dates.
-An optional cross-encoder (`rerank.py`) re-orders the best fused candidates, its order
-fused with a late-interaction model's if one is given. The
+An optional cross-encoder (`rerank.py`) re-orders the best fused candidates; with a
+late-interaction model as well, that model orders a deeper set first and the
+cross-encoder re-orders the head of its order (a cascade, the two orders fused). The
 final pick spreads passages across articles instead of returning k chunks of one
 article. Each stage can be switched off (`Components`) and is measured on its
 own by the benchmark's ablation. This module embeds the question and may call
@@ -37,6 +38,9 @@ class Components:
     dates: bool = True  # a date-ordered ranking for questions that name a time
     diversify: bool = True  # spread the k passages across articles
     rerank_depth: int = 0  # fused candidates the reranker re-orders (0: none)
+    # Fused candidates the late-interaction judge (if any) orders first; the cross-encoder
+    # then re-orders the top `rerank_depth` of its order (never fewer than that).
+    late_depth: int = 0
     # How the judges' order is used: "fuse" (RRF with the fused order, so the lexical match
     # still counts) or "replace" (the judges' order alone).
     rerank_mode: str = "replace"
@@ -99,28 +103,45 @@ class Retriever:
         return ranked
 
     def _rerank(self, question: str, ranked: list[Passage]) -> list[Passage]:
-        """The first `rerank_depth` candidates re-ordered by the judges: the cross-encoder's
-        order, RRF-fused with the late-interaction model's and (mode "fuse") the fused
-        order when there are several; the rest keep their fused order after them. Ties
-        (at the judges' precision) keep the fused order."""
+        """The candidates re-ordered by the judges, as a cascade: the late-interaction model
+        (if any) orders the first `late_depth`; the cross-encoder re-orders the first
+        `rerank_depth` of that order, RRF-fused with it (and, mode "fuse", with the
+        retrieval order); the rest keep their order after them. Ties (at the judges'
+        precision) keep the order they had."""
         depth = self.components.rerank_depth
-        head, tail = ranked[:depth], ranked[depth:]
-        texts = [p.text for p in head]
-        orders = [
-            [head[i].chunk_id for i in judged_order(judge.score(question, texts))]
-            for judge in (self.reranker, self.late)
-            if judge is not None and head
-        ]
+        ordered = self._late_order(question, ranked)
+        head, tail = ordered[:depth], ordered[depth:]
+        orders = []
+        if self.reranker is not None and head:
+            scores = self.reranker.score(question, [p.text for p in head])
+            orders.append([head[i].chunk_id for i in judged_order(scores)])
+        if ordered is not ranked and head:
+            orders.append([p.chunk_id for p in head])  # the late-interaction order
         if not orders:
-            return ranked
+            return ranked if ordered is ranked else _rank_scored(ordered)
         if self.components.rerank_mode == "fuse":
-            orders.append([p.chunk_id for p in head])
+            in_head = {p.chunk_id for p in head}
+            orders.append([p.chunk_id for p in ranked if p.chunk_id in in_head])
         fused = rrf(orders)  # ties: the first judge's order (dicts keep insertion order)
         by_id = {p.chunk_id: p for p in head}
         order = [by_id[cid] for cid in sorted(fused, key=lambda cid: -fused[cid])]
-        # Rank-based scores on the RRF scale, so diversification weighs a second passage
-        # of one article against the next article's the same way as without a reranker.
-        return [replace(p, score=1.0 / (_RRF_K + rank + 1)) for rank, p in enumerate(order + tail)]
+        return _rank_scored(order + tail)
+
+    def _late_order(self, question: str, ranked: list[Passage]) -> list[Passage]:
+        """The first `late_depth` (at least `rerank_depth`) candidates in the late-interaction
+        judge's order, the rest after them; `ranked` itself when there is no such judge."""
+        depth = max(self.components.late_depth, self.components.rerank_depth)
+        if self.late is None or not depth or not ranked:
+            return ranked
+        head = ranked[:depth]
+        order = judged_order(self.late.score(question, [p.text for p in head]))
+        return [head[i] for i in order] + ranked[depth:]
+
+
+def _rank_scored(order: list[Passage]) -> list[Passage]:
+    """Rank-based scores on the RRF scale, so diversification weighs a second passage of
+    one article against the next article's the same way as without a judge."""
+    return [replace(p, score=1.0 / (_RRF_K + rank + 1)) for rank, p in enumerate(order)]
 
 
 def rrf(rankings: Sequence[Sequence[T]]) -> dict[T, float]:

@@ -24,6 +24,9 @@ Variants (NAME or NAME@DEPTH, DEPTH the candidates re-ordered, default 20):
              each passage by MaxSim of its token vectors against the question's
   late+judge reciprocal rank fusion of the judge's order and the late-interaction order
   judge+fused  reciprocal rank fusion of the judge's order and the fused order
+  late>judge   a cascade: the late-interaction model orders all 40 candidates, the judge
+             re-orders its top DEPTH (the judge's cost stays at DEPTH passages)
+  late>both  the same cascade, its top DEPTH in the fusion of the judge's and the late order
 A table, then one JSON line with every figure.
 """
 
@@ -57,6 +60,8 @@ KINDS = (
     "late",
     "late+judge",
     "judge+fused",
+    "late>judge",
+    "late>both",
 )
 
 LATE_SPEC = "local:answerai-colbert-small-v1"
@@ -157,6 +162,8 @@ def reorder(kind: str, depth: int, row: dict[str, Any], judge: Judge, late: Judg
     if kind == "fused":
         return texts
     head = row["cands"][:depth]
+    if kind.startswith("late>"):
+        return _cascade(kind, depth, row["question"], texts, judge, late)
     if kind.startswith("late"):
         order = judged_order(late(row["question"], texts[:depth]))
         if kind == "late+judge":
@@ -167,6 +174,20 @@ def reorder(kind: str, depth: int, row: dict[str, Any], judge: Judge, late: Judg
         scores = np.array(passage_scores(kind, row["question"], head, judge), dtype=np.float32)
         order = judged_order(scores)  # ties: fused order
     return [texts[i] for i in order] + texts[depth:]
+
+
+def _cascade(
+    kind: str, depth: int, question: str, texts: list[str], judge: Judge, late: Judge
+) -> list[str]:
+    """The late order over every candidate, its head re-ordered by the judge (and fused)."""
+    from assistant.rerank import judged_order
+
+    ranked = [texts[i] for i in judged_order(late(question, texts))]
+    head = ranked[:depth]
+    order = judged_order(judge(question, head))
+    if kind == "late>both":
+        order = _fused(order, list(range(len(head))))
+    return [head[i] for i in order] + ranked[depth:]
 
 
 def _fused(*orders: list[int]) -> list[int]:

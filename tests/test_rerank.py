@@ -185,3 +185,34 @@ def test_the_judges_orders_and_the_retrieval_order_are_fused_as_the_settings_say
     assert order(_retriever("replace", contrary, agreeing)) == "dacb"
     assert order(_retriever("replace", None, agreeing)) == "abcd"
     assert order(_retriever("replace", None)) == "abcd"
+
+
+class _Recording(_Fixed):
+    """A fixed-table judge that records which passages it was asked about."""
+
+    def __init__(self, name: str, table: dict[str, float]) -> None:
+        super().__init__(name, table)
+        self.asked: list[str] = []
+
+    def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        self.asked += texts
+        return super().score(query, texts)
+
+
+def test_the_second_judge_orders_a_deeper_set_and_the_first_rejudges_its_head() -> None:
+    fused = [Passage(f"{t}#0", t, t, t, "2024-01-01", "", "", 0, 1) for t in "abcdef"]
+    # The late judge lifts the retrieval's last two passages to the top.
+    late = _Recording("late", {"f": 5.0, "e": 4.0, "a": 3.0, "b": 2.0, "c": 1.0, "d": 0.0})
+    judge = _Recording("judge", {"a": 3.0, "e": 2.0, "f": 1.0})  # knows only the head
+    parts = Components(rerank_depth=3, late_depth=6)
+    unused = cast(Any, None)
+    retriever = Retriever(
+        unused, unused, fetch_k=6, max_per_article=6, components=parts, reranker=judge, late=late
+    )
+    order = "".join(p.text for p in retriever._rerank("q", fused))
+    assert sorted(late.asked) == list("abcdef")  # every candidate, not only the judge's head
+    assert sorted(judge.asked) == list("aef")  # the cross-encoder pays for its head alone
+    assert sorted(order[:3]) == list("aef") and order[3:] == "bcd"  # the rest in late order
+    # The head is the fusion of both orders: "a", first for the cross-encoder and third
+    # for the late judge, ties with "f" (the reverse) and leads on the first judge's word.
+    assert order[:3] == "afe"
