@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # --- retrieval and answering --------------------------------------------
     k: int = 6
     fetch_k: int = 40
+    # Chroma's HNSW search breadth (ef_search), set on every collection this opens: its
+    # default, 100, gave an approximate top 40 that changed from one ingest to the next.
+    search_ef: int = 800
     max_per_article: int = 3
     reranker: str = "local:ms-marco-MiniLM-L-12-v2"
     # The judge re-orders the top 20 fused passages: ahead at recall@1/2/4 and equal at @10
@@ -118,7 +121,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 0 or more")
         return value
 
-    @field_validator("k", "fetch_k", "max_per_article", "extractive_sentences")
+    @field_validator("k", "fetch_k", "search_ef", "max_per_article", "extractive_sentences")
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 1:

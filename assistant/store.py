@@ -57,6 +57,20 @@ class Store:
             metadata={"hnsw:space": "cosine", **description},
             embedding_function=None,
         )
+        self._widen_search(settings.search_ef)
+
+    def _widen_search(self, breadth: int) -> None:
+        """Set the HNSW search breadth (ef_search) on a new or an older collection.
+
+        Chroma's graph index is approximate and its build is not reproducible: two ingests
+        of the same RealTime QA week, with bit-identical vectors, returned different dense
+        top 40s for 2 of 30 questions at Chroma's default breadth of 100, neither of them
+        the exact top 40. A breadth well above `fetch_k` makes the search exact in practice,
+        so the same articles give the same passages on every build and machine (README,
+        "Speed" and "What it survives")."""
+        hnsw = (getattr(self._collection, "configuration", None) or {}).get("hnsw") or {}
+        if hnsw.get("ef_search") != breadth:
+            self._collection.modify(configuration={"hnsw": {"ef_search": breadth}})
 
     def _failure(self, exc: Exception) -> StoreError:
         """One line for a failed Chroma call: a lost server is named with its address, so
