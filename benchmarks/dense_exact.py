@@ -45,12 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from assistant.models import make_embedder
 
     embedder = make_embedder(Settings(_env_file=None))  # type: ignore[call-arg]
-    totals = {ef: [0, 0, 0.0] for ef in args.ef}  # inexact questions, missed, seconds
+    totals: dict[int, list[float]] = {ef: [0, 0, 0.0] for ef in args.ef}  # inexact, missed, s
     asked = 0
     for week in weeks:
         client = chromadb.PersistentClient(path=str(week))
         collection = client.get_collection(client.list_collections()[0].name)
-        kept = collection.configuration["hnsw"]["ef_search"]
+        kept = (collection.configuration.get("hnsw") or {}).get("ef_search", 100)
         got = collection.get(include=["embeddings"])
         ids, stored = got["ids"], np.asarray(got["embeddings"], dtype=np.float64)
         stored /= np.linalg.norm(stored, axis=1, keepdims=True)
@@ -69,15 +69,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 started = time.perf_counter()
                 top = found.query(query_embeddings=[v.tolist()], n_results=args.k)["ids"][0]
                 totals[ef][2] += time.perf_counter() - started
-                missed = len(exact - set(top))
-                totals[ef][0] += missed > 0
-                totals[ef][1] += missed
+                lost = len(exact - set(top))
+                totals[ef][0] += lost > 0
+                totals[ef][1] += lost
         collection.modify(configuration={"hnsw": {"ef_search": kept}})
         log(f"week {week.name}: {len(ids)} chunks, {len(questions)} questions")
     log(f"{'ef_search':>9} {'inexact':>8} {'of':>4} {'missed':>7} {'ms/query':>9}")
     for ef, (inexact, missed, seconds) in totals.items():
-        log(f"{ef:>9} {inexact:>8} {asked:>4} {missed:>7} {1000 * seconds / asked:>9.1f}")
-    result = {str(ef): {"inexact": t[0], "missed": t[1]} for ef, t in totals.items()}
+        log(f"{ef:>9} {inexact:>8.0f} {asked:>4} {missed:>7.0f} {1000 * seconds / asked:>9.1f}")
+    result = {str(ef): {"inexact": int(t[0]), "missed": int(t[1])} for ef, t in totals.items()}
     print(json.dumps({"k": args.k, "questions": asked, "ef": result}, sort_keys=True), flush=True)
     return 0
 
