@@ -72,11 +72,11 @@ class Settings(BaseSettings):
     # on six unseen RealTime QA weeks (README); ~0.55 s a warm question on 2 cores.
     rerank_depth: int = 20
     rerank_mode: str = "replace"
-    # A second judge of passages, its order fused with the cross-encoder's; off by default
-    # for its cost on 2 cores (README, "A second judge").
+    # A second judge of passages: it orders the top `late_depth` fused candidates, the
+    # cross-encoder re-orders the top `rerank_depth` of its order, the orders are fused (a
+    # cascade). Off by default: the seed eval loses a citation and each question costs more
+    # on 2 cores (README, "A second judge").
     late_reranker: str = "none"
-    # Fused candidates the second judge orders before the cross-encoder re-orders the top
-    # `rerank_depth` of its order (a cascade; never fewer than rerank_depth).
     late_depth: int = 40
     lexical_search: bool = True
     # Both off by default: each lowered recall@4/@10 on the unseen RealTime QA weeks (README).
