@@ -45,3 +45,16 @@ def test_an_older_collection_is_searched_at_the_configured_breadth(tmp_path: Pat
     open_store(settings)  # an older collection, made at Chroma's default, opened again
     hnsw = client.get_collection(name).configuration.get("hnsw") or {}
     assert hnsw.get("ef_search") == 321
+
+
+def test_a_chroma_server_searches_the_products_collection_exactly(
+    tmp_path: Path, chroma_server: str
+) -> None:
+    store = open_store(make_settings(tmp_path, chroma_url=chroma_server, collection="exact"))
+    chunks = _unit(1500, seed=3)
+    ids = [f"a{i}#v#0" for i in range(len(chunks))]
+    metas = [{"article_id": f"a{i}", "title": "t", "date": "2024-01-01"} for i in range(len(ids))]
+    store.upsert(ids, chunks, ["text"] * len(ids), metas)
+    for query in _unit(20, seed=4):
+        found = {p.chunk_id for p, _ in store.dense_search(query.tolist(), 40, Filters())}
+        assert found == {ids[i] for i in np.argsort(-(chunks @ query))[:40]}
