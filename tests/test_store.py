@@ -1,5 +1,6 @@
-"""The Chroma store's dense search over a real embedded Chroma: the exact nearest chunks,
-so the same articles give the same passages however the index happened to be built."""
+"""The Chroma store's dense search over a real Chroma (embedded, and a `chroma run` server):
+the exact nearest chunks, so the same articles give the same passages however the index
+happened to be built."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from conftest import make_settings
 
 from assistant.filters import Filters
 from assistant.ingest import open_store
+from assistant.store import Store
 
 DIM = 384  # the embedding model's width
 
@@ -21,18 +23,21 @@ def _unit(rows: int, seed: int) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def test_dense_search_returns_the_exact_nearest_chunks(tmp_path: Path) -> None:
-    # Random directions are the hardest case for a graph index: at Chroma's default
-    # breadth (100) nearly every query here misses some of its exact 40 neighbours.
-    store = open_store(make_settings(tmp_path))
-    chunks = _unit(1500, seed=1)
+def _searched_exactly(store: Store, seed: int) -> None:
+    """1,500 random chunks stored; 20 random questions each get their exact 40 nearest."""
+    chunks = _unit(1500, seed=seed)
     ids = [f"a{i}#v#0" for i in range(len(chunks))]
     metas = [{"article_id": f"a{i}", "title": "t", "date": "2024-01-01"} for i in range(len(ids))]
     store.upsert(ids, chunks, ["text"] * len(ids), metas)
-    for query in _unit(20, seed=2):
+    for query in _unit(20, seed=seed + 1):
         found = {p.chunk_id for p, _ in store.dense_search(query.tolist(), 40, Filters())}
-        exact = {ids[i] for i in np.argsort(-(chunks @ query))[:40]}
-        assert found == exact
+        assert found == {ids[i] for i in np.argsort(-(chunks @ query))[:40]}
+
+
+def test_dense_search_returns_the_exact_nearest_chunks(tmp_path: Path) -> None:
+    # Random directions are the hardest case for a graph index: at Chroma's default
+    # breadth (100) nearly every query here misses some of its exact 40 neighbours.
+    _searched_exactly(open_store(make_settings(tmp_path)), seed=1)
 
 
 def test_an_older_collection_is_searched_at_the_configured_breadth(tmp_path: Path) -> None:
@@ -50,11 +55,5 @@ def test_an_older_collection_is_searched_at_the_configured_breadth(tmp_path: Pat
 def test_a_chroma_server_searches_the_products_collection_exactly(
     tmp_path: Path, chroma_server: str
 ) -> None:
-    store = open_store(make_settings(tmp_path, chroma_url=chroma_server, collection="exact"))
-    chunks = _unit(1500, seed=3)
-    ids = [f"a{i}#v#0" for i in range(len(chunks))]
-    metas = [{"article_id": f"a{i}", "title": "t", "date": "2024-01-01"} for i in range(len(ids))]
-    store.upsert(ids, chunks, ["text"] * len(ids), metas)
-    for query in _unit(20, seed=4):
-        found = {p.chunk_id for p, _ in store.dense_search(query.tolist(), 40, Filters())}
-        assert found == {ids[i] for i in np.argsort(-(chunks @ query))[:40]}
+    settings = make_settings(tmp_path, chroma_url=chroma_server, collection="exact")
+    _searched_exactly(open_store(settings), seed=3)
