@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import common  # noqa: F401  (puts the repository on sys.path, offline settings)
 import numpy as np
@@ -113,11 +113,15 @@ class Judge:
     """A judge of the product's (`rerank.py`), its scores kept per (question, text)."""
 
     def __init__(self, store: Path, kind: str = "cross") -> None:
-        self.store, self.kind = store, kind
+        self.store, self.kind, self.name = store, kind, kind
         self.memo: dict[tuple[str, str], float] = (
             pickle.loads(store.read_bytes()) if store.is_file() else {}
         )
         self._model: Any = None
+
+    def score(self, question: str, texts: Sequence[str]) -> np.ndarray:
+        """The `rerank.Reranker` side, so the product's retriever can use the kept scores."""
+        return np.array(self(question, texts), dtype=np.float32)
 
     def __call__(self, question: str, texts: Sequence[str]) -> list[float]:
         new = list(dict.fromkeys(t for t in texts if (question, t) not in self.memo))
@@ -179,15 +183,25 @@ def reorder(kind: str, depth: int, row: dict[str, Any], judge: Judge, late: Judg
 def _cascade(
     kind: str, depth: int, question: str, texts: list[str], judge: Judge, late: Judge
 ) -> list[str]:
-    """The late order over every candidate, its head re-ordered by the judge (and fused)."""
+    """The late order over every candidate, its head re-ordered by the judge: alone
+    (`late>judge`), or fused with the late order by the product's own retriever
+    (`late>both`, what ASSISTANT_LATE_RERANKER does)."""
     from assistant.rerank import judged_order
+    from assistant.retrieve import Components, Retriever
+    from assistant.schema import Passage
 
+    if kind == "late>both":
+        unused = cast(Any, None)  # re-ordering touches neither the store nor the embedder
+        parts = Components(rerank_depth=depth, late_depth=FETCH)
+        retriever = Retriever(
+            unused, unused, fetch_k=FETCH, max_per_article=FETCH, components=parts,
+            reranker=judge, late=late,
+        )  # fmt: skip
+        cands = [Passage(str(i), str(i), t, "", "", "", "", 0, 0) for i, t in enumerate(texts)]
+        return [p.text for p in retriever._rerank(question, cands)]
     ranked = [texts[i] for i in judged_order(late(question, texts))]
     head = ranked[:depth]
-    order = judged_order(judge(question, head))
-    if kind == "late>both":
-        order = _fused(order, list(range(len(head))))
-    return [head[i] for i in order] + ranked[depth:]
+    return [head[i] for i in judged_order(judge(question, head))] + ranked[depth:]
 
 
 def _fused(*orders: list[int]) -> list[int]:
