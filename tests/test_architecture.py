@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "assistant"
 LAYERS = {
     "front": {"cli", "web", "evaluate", "__main__"},
     "core": {"ingest", "retrieve", "answer"},
-    "adapters": {"models", "store", "lexical", "sources", "rerank"},
+    "adapters": {"models", "store", "lexical", "sources", "rerank", "packaged"},
     "pure": {
         "text",
         "aliases",
@@ -40,6 +40,7 @@ OWNERS = {
     "sentence_transformers": {"models"},
     "llama_cpp": {"models"},
     "onnxruntime": {"rerank", "models"},
+    "onnx": {"packaged"},
     "dateparser": {"dates"},
 }
 

