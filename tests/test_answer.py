@@ -97,6 +97,26 @@ def test_with_the_second_judge_the_seed_facts_are_still_answered_and_cited(
         assert article in _cited(answer), question
 
 
+def test_with_the_bge_embeddings_the_seed_facts_are_answered_and_cited(
+    seeded_dir: Path, tmp_path: Path
+) -> None:
+    """The opt-in local:bge-small-en-v1.5 runs the whole path: its own collection beside
+    the MiniLM one (which keeps every chunk), ingestion, retrieval, cited answers."""
+    data = tmp_path / "data"
+    shutil.copytree(seeded_dir, data)
+    minilm = Assistant(make_settings(data), chat_model=None)
+    before = minilm.store.count()
+    bge = Assistant(make_settings(data, embeddings="local:bge-small-en-v1.5"), chat_model=None)
+    assert bge.store.count() == 0 and bge.store.name != minilm.store.name
+    bge.ingest([str(bge.settings.seeds_dir)])
+    assert bge.store.count() > 0 and minilm.store.count() == before
+    for question, expected, article in SEED_FACTS:
+        answer = bge.ask(question)
+        assert expected.lower() in answer.text.lower(), (question, answer.text)
+        assert article in _cited(answer), question
+        assert all(s.supported for s in answer.sentences), question
+
+
 def test_every_marker_names_a_passage(assistant: Assistant) -> None:
     answer = assistant.ask("What did Zarif discuss in Baghdad?")
     numbers = {
