@@ -28,7 +28,13 @@ from .errors import AssistantError, ModelError
 from .filters import Filters
 from .followup import History, Query, rewrite_follow_up
 from .ingest import Ingestor, ProgressFactory, Reporter, open_store
-from .models import Embedder, describe_error, make_chat_model, make_embedder
+from .models import (
+    Embedder,
+    describe_error,
+    make_chat_model,
+    make_embedder,
+    similarity_embedder,
+)
 from .phrases import REFUSAL, format_marker
 from .prompts import prompts
 from .rerank import Reranker, lazy_reranker, rounded
@@ -73,6 +79,7 @@ class Assistant:
         chat_model: Any = _NOT_GIVEN,
         reranker: Any = _NOT_GIVEN,
         late: Any = _NOT_GIVEN,
+        similarity: Embedder | None = None,
     ) -> None:
         self.settings = settings
         # The answerer first: a misspelt one fails before the embedding model loads.
@@ -106,7 +113,9 @@ class Assistant:
             reranker=self.reranker,
             late=self.late,
         )
-        self.vectors = SentenceVectors(self.embedder)
+        # Sentences are compared by the model the thresholds were measured with, whatever
+        # model retrieval uses (models.similarity_embedder).
+        self.vectors = SentenceVectors(similarity or similarity_embedder(settings, self.embedder))
         self.prompts = prompts()
 
     # --- ingestion ---------------------------------------------------------------
@@ -216,9 +225,10 @@ class Assistant:
         if not self._relevant(query, unfiltered, self._sentences(query, unfiltered)):
             return ""
         reasons: dict[str, str] = {}
-        for p in unfiltered:
+        close = self._closeness(query, unfiltered)
+        for p, closeness in zip(unfiltered, close, strict=True):
             reason = filters.excludes(p.source, p.date)
-            if reason and p.dense >= self.settings.refusal_threshold:
+            if reason and closeness >= self.settings.refusal_threshold:
                 reasons.setdefault(p.article_id, reason)
         if not reasons:
             return ""
@@ -259,13 +269,21 @@ class Assistant:
             return False
         if unattributed_roles(query, passages):  # Iran's foreign minister for Iraq's
             return False
-        best_dense = max(p.dense for p in passages)
+        best_dense = max(self._closeness(query, passages))
         asked = meaning_words(query.text) or meaning_words(query.search_text)
         coverage = max((_coverage(asked, p.text) for p in passages), default=0.0)
         if best_dense < self.settings.refusal_threshold or coverage <= 0.5:
             return False
         judged = [c.judge for c in ranked if c.judge is not None]
         return not judged or max(judged) >= extractive.JUDGE_ANSWERS
+
+    def _closeness(self, query: Query, passages: Sequence[Passage]) -> list[float]:
+        """Each passage's cosine to the question by the similarity model: the retrieval
+        cosine when retrieval uses that model, else computed (passages are cached)."""
+        if self.vectors.embedder is self.embedder:
+            return [p.dense for p in passages]
+        vectors = self.vectors([query.search_text, *(p.text for p in passages)])
+        return [float(v) for v in vectors[1:] @ vectors[0]]
 
     def _extractive(self, query: Query, ranked: list[extractive.Candidate]) -> str:
         limit = self.settings.extractive_sentences

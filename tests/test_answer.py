@@ -115,6 +115,22 @@ def test_with_the_bge_embeddings_the_seed_facts_are_answered_and_cited(
         assert expected.lower() in answer.text.lower(), (question, answer.text)
         assert article in _cited(answer), question
         assert all(s.supported for s in answer.sentences), question
+    for question in UNANSWERABLE:
+        assert bge.ask(question).refused, question
+    # Support is judged by the model the threshold was measured with, whatever model
+    # retrieves: scored with bge-small's cosines the invented sentence reads 0.59, above
+    # the 0.5 line (0.47 with MiniLM's; bge's cosines run ~0.1-0.17 higher on such claims).
+    from langchain_core.language_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    true = "Zarif came to Baghdad at the invitation of Ammar al-Hakim"
+    invented = "The talks focused on tourism and football"
+    fake = GenericFakeChatModel(messages=iter([AIMessage(content=f"{true} [1]. {invented} [1].")]))
+    model = Assistant(bge.settings, store=bge.store, embedder=bge.embedder, chat_model=fake)
+    assert model.vectors.embedder is minilm.embedder  # MiniLM compares the sentences
+    answer = model.ask("At whose invitation did Zarif come to Baghdad?")
+    support = {s.text.split(" [")[0].rstrip("."): s.supported for s in answer.sentences}
+    assert support == {true: True, invented: False}, answer.sentences
 
 
 def test_every_marker_names_a_passage(assistant: Assistant) -> None:
@@ -126,22 +142,22 @@ def test_every_marker_names_a_passage(assistant: Assistant) -> None:
     assert answer.mode == "extractive" and answer.phantom_citations == 0
 
 
-@pytest.mark.parametrize(
-    "question",
-    [
-        "What is the population of Basra?",
-        "Who won the 2022 FIFA World Cup?",
-        "What is the recipe for baklava?",
-        "How much did the new Baghdad metro cost?",
-        "Did Zarif meet Erdogan?",  # a name no article mentions
-        "What is the weather in Tehran?",
-        # On topic, but asking for a figure or a date no passage holds: quoting the
-        # closest sentence would look like an answer.
-        "How many troops did Iraq deploy to the Iranian border?",
-        "How much money did Iran pledge to Iraq?",
-        "When will the Iran-Iraq border security agreement be reviewed?",
-    ],
-)
+UNANSWERABLE = [
+    "What is the population of Basra?",
+    "Who won the 2022 FIFA World Cup?",
+    "What is the recipe for baklava?",
+    "How much did the new Baghdad metro cost?",
+    "Did Zarif meet Erdogan?",  # a name no article mentions
+    "What is the weather in Tehran?",
+    # On topic, but asking for a figure or a date no passage holds: quoting the
+    # closest sentence would look like an answer.
+    "How many troops did Iraq deploy to the Iranian border?",
+    "How much money did Iran pledge to Iraq?",
+    "When will the Iran-Iraq border security agreement be reviewed?",
+]
+
+
+@pytest.mark.parametrize("question", UNANSWERABLE)
 def test_unanswerable_questions_are_refused(assistant: Assistant, question: str) -> None:
     answer = assistant.ask(question)
     assert answer.refused and answer.text == REFUSAL
