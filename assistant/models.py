@@ -32,7 +32,7 @@ from pydantic import SecretStr
 from .config import Settings
 from .errors import ConfigError, ModelError
 from .files import write_whole
-from .packaged import check_sum, exact_model, package_dir
+from .packaged import check_sum, exact_model, onnx_runtime, package_dir
 
 EMBEDDING_PROVIDERS = ("local", "openai")
 CHAT_PROVIDERS = ("extractive", "openai", "llamacpp")
@@ -362,7 +362,7 @@ class _OnnxMeanPooled:
     """The same model on onnxruntime and the `tokenizers` library: no torch at all."""
 
     def __init__(self, model_dir: Path, onnx_file: Path) -> None:
-        import onnxruntime as ort
+        ort = onnx_runtime()
         from tokenizers import Tokenizer
 
         config = _sentence_config(model_dir)
@@ -421,7 +421,7 @@ class _OnnxClsPooled:
     """
 
     def __init__(self, folder: Path, sha256: str, name: str, cache_dir: Path | None) -> None:
-        import onnxruntime as ort
+        ort = onnx_runtime()
         from tokenizers import Tokenizer
 
         check_sum(folder / "model.onnx", sha256, f"embedding model '{name}'")

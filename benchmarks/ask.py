@@ -53,7 +53,7 @@ import json, sys, time
 t0 = time.perf_counter(); marks = {}
 def mark(name):
     marks[name] = round(time.perf_counter() - t0, 3)
-import onnxruntime; mark("import_onnxruntime")
+from assistant.packaged import onnx_runtime; onnx_runtime(); mark("import_onnxruntime")
 import chromadb; mark("import_chromadb")
 from assistant.answer import Assistant
 from assistant.config import Settings

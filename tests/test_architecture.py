@@ -39,7 +39,7 @@ OWNERS = {
     "langchain_openai": {"models"},
     "sentence_transformers": {"models"},
     "llama_cpp": {"models"},
-    "onnxruntime": {"rerank", "models"},
+    "onnxruntime": {"packaged"},  # imported with its telemetry off
     "onnx": {"packaged"},
     "dateparser": {"dates"},
 }
