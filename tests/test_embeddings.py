@@ -97,7 +97,7 @@ OTHER = "The harbour festival drew thousands of visitors despite the rain."
 def _bge(cache_dir: Path | None, folder: Path | None = None) -> LocalEmbeddings:
     spec = PACKAGED_ONNX["bge-small-en-v1.5"]
     folder = folder or package_dir(spec.package, spec.folder, "test")
-    encoder = _OnnxClsPooled(folder, spec.sha256, "bge-small-en-v1.5", cache_dir)
+    encoder = _OnnxClsPooled("bge-small-en-v1.5", folder, spec.sha256, cache_dir=cache_dir)
     return LocalEmbeddings("bge", folder, encoder=encoder, query_prefix=spec.query_prefix)
 
 
