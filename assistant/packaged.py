@@ -12,6 +12,7 @@ What the outputs mean is the callers' business (`rerank.py`, `models.py`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -121,6 +122,11 @@ def exact_model(model: Path, sha256: str, cache_dir: Path | None) -> str | bytes
     cached = cache_dir / f"model-{sha256[:16]}-u8.onnx" if cache_dir else None
     if cached and cached.is_file():
         return str(cached)
+    legacy = cache_dir / f"reranker-{sha256[:16]}-u8.onnx" if cache_dir else None
+    if cached and legacy and legacy.is_file():  # older data folders: judges only
+        with contextlib.suppress(OSError):
+            legacy.replace(cached)
+            return str(cached)
     data = unsigned_weights(model)
     if cached:
         write_whole(cached, lambda path: path.write_bytes(data))  # else convert next time

@@ -216,3 +216,21 @@ def test_the_second_judge_orders_a_deeper_set_and_the_first_rejudges_its_head() 
     # The head is the fusion of both orders: "a", first for the cross-encoder and third
     # for the late judge, ties with "f" (the reverse) and leads on the first judge's word.
     assert order[:3] == "afe"
+
+
+def test_a_copy_made_under_the_old_name_is_renamed_not_made_again(tmp_path: Path) -> None:
+    """Data folders from before the embedder shared the converted-copy cache keep their
+    judge copy: it is renamed, so no second 34 MB file is left behind."""
+    _, _, sha256 = PACKAGED_RERANKERS["ms-marco-MiniLM-L-12-v2"]
+    folder = packaged_reranker_dir("ms-marco-MiniLM-L-12-v2")
+    models = tmp_path / "models"
+    CrossEncoder("a", folder, sha256, cache_dir=models)
+    (copy,) = models.iterdir()
+    old = models / f"reranker-{sha256[:16]}-u8.onnx"
+    copy.rename(old)
+    made = old.stat().st_mtime_ns
+    again = CrossEncoder("b", folder, sha256, cache_dir=models)
+    assert list(models.iterdir()) == [copy] and copy.stat().st_mtime_ns == made
+    question, relevant, unrelated = PAIRS[1]
+    good, bad = again.score(question, [relevant, unrelated])
+    assert good > 0 > bad
