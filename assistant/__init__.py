@@ -19,18 +19,18 @@ __version__ = "0.2.0"
 
 #: Public name -> the module that defines it.
 _EXPORTS = {
-    "Assistant": "answer",
-    "Settings": "config",
-    "Answer": "schema",
-    "Citation": "schema",
-    "Passage": "schema",
-    "Filters": "filters",
-    "AssistantError": "errors",
-    "ConfigError": "errors",
-    "StoreError": "errors",
-    "IngestError": "errors",
-    "ModelError": "errors",
-    "PromptError": "errors",
+    "Assistant": "core",
+    "Settings": "base.config",
+    "Answer": "base.schema",
+    "Citation": "base.schema",
+    "Passage": "base.schema",
+    "Filters": "retrieval.filters",
+    "AssistantError": "base.errors",
+    "ConfigError": "base.errors",
+    "StoreError": "base.errors",
+    "IngestError": "base.errors",
+    "ModelError": "base.errors",
+    "PromptError": "base.errors",
 }
 
 __all__ = [
@@ -49,9 +49,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .answer import Assistant
-    from .config import Settings
-    from .errors import (
+    from .core import Assistant
+    from .base.config import Settings
+    from .base.errors import (
         AssistantError,
         ConfigError,
         IngestError,
@@ -59,8 +59,8 @@ if TYPE_CHECKING:
         PromptError,
         StoreError,
     )
-    from .filters import Filters
-    from .schema import Answer, Citation, Passage
+    from .retrieval.filters import Filters
+    from .base.schema import Answer, Citation, Passage
 
 
 def __getattr__(name: str) -> Any:

@@ -26,11 +26,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import AssistantError
-from .phrases import EXTRACTIVE_LABEL
+from .base.errors import AssistantError
+from .base.phrases import EXTRACTIVE_LABEL
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from .base.config import Settings
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -72,7 +72,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    from .config import Settings
+    from .base.config import Settings
 
     overrides: dict[str, Any] = {}
     for name in ("data_dir", "llm", "k", "chroma_url", "collection", "embeddings"):
@@ -147,7 +147,7 @@ def _progress_bar(total: int) -> Callable[[int], None]:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from .answer import Assistant
+    from .core import Assistant
 
     assistant = Assistant(settings, chat_model=None)
     report = assistant.ingest(
@@ -160,7 +160,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _store_only(settings: Settings) -> Any:
-    from .ingest import open_store
+    from .ingest.pipeline import open_store
 
     return open_store(settings)
 
@@ -191,7 +191,7 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
-    from .ingest import remove_article
+    from .ingest.pipeline import remove_article
 
     removed = remove_article(_store_only(settings), args.article_id)
     if not removed:
@@ -203,7 +203,7 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
 
 # --- answering --------------------------------------------------------------------------
 def _filters(args: argparse.Namespace) -> Any:
-    from .filters import Filters
+    from .retrieval.filters import Filters
 
     return Filters.parse(args.source, args.since, args.until, names=("--since", "--until"))
 
@@ -211,8 +211,10 @@ def _filters(args: argparse.Namespace) -> Any:
 def check_backends(settings: Settings) -> None:
     """Fail on a misspelt answerer, embedding model or reranker before anything heavy
     loads (names only: nothing is opened or imported beyond numpy)."""
-    from .models import CHAT_PROVIDERS, embedding_name, split_spec
-    from .rerank import check_reranker
+    from .models.chat import CHAT_PROVIDERS
+    from .models.embedders import embedding_name
+    from .models.providers import split_spec
+    from .models.judge import check_reranker
 
     split_spec(settings.llm_spec, CHAT_PROVIDERS, "answerer")
     embedding_name(settings)
@@ -222,7 +224,7 @@ def check_backends(settings: Settings) -> None:
 
 def _assistant(settings: Settings) -> Any:
     check_backends(settings)
-    from .answer import Assistant
+    from .core import Assistant
 
     assistant = Assistant(settings)
     if hint := _stale_hint(assistant.store):
@@ -247,7 +249,7 @@ def _stream_answer(
 ) -> Any:
     """Print the answer as it streams (a model's) or at once (extractive); then, when the
     verifier changed it (a fallback, removed markers), the checked text."""
-    from .schema import Answer
+    from .base.schema import Answer
 
     streamed = assistant.mode != "extractive"
     shown: list[str] = []
@@ -314,7 +316,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     check_backends(settings)
-    from .web import serve
+    from .web.app import serve
 
     serve(settings, host=args.host, port=args.port)
     return 0

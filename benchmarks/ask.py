@@ -53,13 +53,13 @@ import json, sys, time
 t0 = time.perf_counter(); marks = {}
 def mark(name):
     marks[name] = round(time.perf_counter() - t0, 3)
-from assistant.packaged import onnx_runtime; onnx_runtime(); mark("import_onnxruntime")
+from assistant.models.packaged import onnx_runtime; onnx_runtime(); mark("import_onnxruntime")
 import chromadb; mark("import_chromadb")
-from assistant.answer import Assistant
-from assistant.config import Settings
-from assistant.ingest import open_store
-from assistant.models import make_embedder
-from assistant.rerank import make_reranker
+from assistant.core import Assistant
+from assistant.base.config import Settings
+from assistant.ingest.pipeline import open_store
+from assistant.models.embedders import make_embedder
+from assistant.models.judge import make_reranker
 mark("import_assistant")
 settings = Settings(_env_file=None, data_dir=sys.argv[1], llm="extractive")
 embedder = make_embedder(settings); mark("load_embedding_model")
@@ -106,9 +106,9 @@ LATE = "local:answerai-colbert-small-v1"  # the opt-in second judge (ASSISTANT_L
 
 def warm(data: Path, qs: list[str], rounds: int) -> dict[str, dict[str, Any]]:
     """Warm `Assistant.ask` timings with the reranker on and off, asked in turn."""
-    from assistant.answer import Assistant
-    from assistant.ingest import open_store
-    from assistant.models import make_embedder
+    from assistant.core import Assistant
+    from assistant.ingest.pipeline import open_store
+    from assistant.models.embedders import make_embedder
 
     base = common.settings(data)
     embedder = make_embedder(base)
@@ -201,7 +201,7 @@ def main() -> None:
     common.add_threads_option(parser)
     args = parser.parse_args()
 
-    from assistant.answer import Assistant
+    from assistant.core import Assistant
 
     figures: dict[str, Any] = {
         "benchmark": "ask",

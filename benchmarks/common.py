@@ -27,9 +27,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from assistant.config import Settings  # noqa: E402
+from assistant.base.config import Settings  # noqa: E402
 from assistant.evaluate.scoring import percentile  # noqa: E402
-from assistant.schema import Article  # noqa: E402
+from assistant.base.schema import Article  # noqa: E402
 
 SEEDS = REPO / "seeds"
 REALTIMEQA = (REPO.parent / "shared" / "benchmarks" / "realtimeqa").resolve()
@@ -75,7 +75,7 @@ def raw_records(week_dirs: Sequence[Path]) -> list[dict[str, Any]]:
 
 def load_articles(paths: Sequence[Path]) -> list[Article]:
     """Read and clean inputs with the product's own reader (files, folders, JSONL)."""
-    from assistant.sources import expand, load
+    from assistant.ingest.sources import expand, load
 
     articles: list[Article] = []
     seen: set[str] = set()

@@ -56,8 +56,8 @@ from typing import Any
 import common
 from common import log
 
-from assistant.ingest import open_store
-from assistant.store import Store
+from assistant.ingest.pipeline import open_store
+from assistant.retrieval.store import Store
 
 DEFAULT_WEEK = common.REALTIMEQA / "20240105" / "articles.jsonl"
 

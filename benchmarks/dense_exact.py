@@ -41,8 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     import chromadb
     from chromadb.api.client import SharedSystemClient
 
-    from assistant.config import Settings
-    from assistant.models import make_embedder
+    from assistant.base.config import Settings
+    from assistant.models.embedders import make_embedder
 
     embedder = make_embedder(Settings(_env_file=None))  # type: ignore[call-arg]
     totals: dict[int, list[float]] = {ef: [0, 0, 0.0] for ef in args.ef}  # inexact, missed, s

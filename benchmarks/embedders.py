@@ -39,10 +39,10 @@ SCORER = "local:all-MiniLM-L6-v2"  # the mc scorer's tie-breaker, whatever the m
 
 def week_chunks(week: rq.Week, count_tokens: Any) -> list[str]:
     """The week's chunk texts as ingest makes them: cleaned, deduplicated, sentence-packed."""
-    from assistant.chunking import chunk_article
-    from assistant.config import Settings
-    from assistant.ingest import text_hash
-    from assistant.sources import load
+    from assistant.ingest.chunking import chunk_article
+    from assistant.base.config import Settings
+    from assistant.ingest.pipeline import text_hash
+    from assistant.ingest.sources import load
 
     base = Settings(_env_file=None)  # type: ignore[call-arg]
     loaded = load(week.folder / "articles.jsonl", max_bytes=10**10, timeout=1)
@@ -63,8 +63,8 @@ def week_chunks(week: rq.Week, count_tokens: Any) -> list[str]:
 
 
 def embedder(spec: str, cache: Path) -> Any:
-    from assistant.config import Settings
-    from assistant.models import make_embedder
+    from assistant.base.config import Settings
+    from assistant.models.embedders import make_embedder
 
     return make_embedder(Settings(_env_file=None, embeddings=spec, data_dir=cache / "data"))  # type: ignore[call-arg]
 
@@ -97,8 +97,8 @@ def orders(
     week: rq.Week, data: dict[str, Any], models: Sequence[str]
 ) -> list[dict[str, list[int]]]:
     """Per question, every variant's order of chunk indices (top 40), best first."""
-    from assistant.lexical import LexicalIndex
-    from assistant.retrieve import rrf
+    from assistant.retrieval.lexical import LexicalIndex
+    from assistant.retrieval.retriever import rrf
 
     lexical = LexicalIndex.build(data["chunks"])
     out = []
@@ -119,7 +119,7 @@ def short(spec: str) -> str:
 
 
 def judged(question: str, texts: list[str], judge: Judge) -> list[str]:
-    from assistant.rerank import judged_order
+    from assistant.models.judge import judged_order
 
     head = texts[:JUDGED]
     return [head[i] for i in judged_order(judge(question, head))] + texts[JUDGED:]
@@ -136,8 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.data_dir.is_dir():
         parser.error(f"{args.data_dir} is not a folder")
-    from assistant.config import Settings
-    from assistant.models import split_spec
+    from assistant.base.config import Settings
+    from assistant.models.providers import split_spec
 
     try:
         for spec in args.models:

@@ -29,7 +29,7 @@ import numpy as np
 from common import log
 from ingest import chunk_texts
 
-from assistant.models import Embedder, LocalEmbeddings, packaged_model_dir
+from assistant.models.embedders import Embedder, LocalEmbeddings, packaged_model_dir
 
 MODEL = "all-MiniLM-L6-v2"
 BGE = "bge-small-en-v1.5"
@@ -45,8 +45,8 @@ def load(label: str, **kwargs: Any) -> tuple[Embedder, float]:
 
 
 def load_bge(cache: Path) -> tuple[Embedder, float]:
-    from assistant.config import Settings
-    from assistant.models import make_embedder
+    from assistant.base.config import Settings
+    from assistant.models.embedders import make_embedder
 
     start = time.perf_counter()
     model = make_embedder(

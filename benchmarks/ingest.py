@@ -32,9 +32,9 @@ from typing import Any
 import common
 from common import log
 
-import assistant.ingest as ingest_module
-from assistant.ingest import Ingestor, open_store
-from assistant.models import make_embedder
+import assistant.ingest.pipeline as ingest_module
+from assistant.ingest.pipeline import Ingestor, open_store
+from assistant.models.embedders import make_embedder
 
 
 class TimedEmbedder:

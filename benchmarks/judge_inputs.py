@@ -47,7 +47,7 @@ import numpy as np
 import realtimeqa as rq
 from common import log
 
-from assistant.text import sentences
+from assistant.language.text import sentences
 
 FETCH = 40  # candidates saved per question (the shipped fetch_k)
 KINDS = (
@@ -81,10 +81,10 @@ def candidates(data: Path, cache: Path) -> list[dict[str, Any]]:
     saved = cache / "candidates.jsonl"
     if saved.is_file():
         return rq.read_jsonl(saved)
-    from assistant.answer import Assistant
-    from assistant.config import Settings
-    from assistant.models import make_embedder
-    from assistant.retrieve import Components, Retriever
+    from assistant.core import Assistant
+    from assistant.base.config import Settings
+    from assistant.models.embedders import make_embedder
+    from assistant.retrieval.retriever import Components, Retriever
 
     embedder = make_embedder(Settings(_env_file=None))  # type: ignore[call-arg]
     rows: list[dict[str, Any]] = []
@@ -127,8 +127,8 @@ class Judge:
         new = list(dict.fromkeys(t for t in texts if (question, t) not in self.memo))
         if new:
             if self._model is None:
-                from assistant.config import Settings
-                from assistant.rerank import make_reranker
+                from assistant.base.config import Settings
+                from assistant.models.judge import make_reranker
 
                 base = Settings(_env_file=None)  # type: ignore[call-arg]
                 spec = base.reranker if self.kind == "cross" else LATE_SPEC
@@ -160,7 +160,7 @@ def passage_scores(
 
 def reorder(kind: str, depth: int, row: dict[str, Any], judge: Judge, late: Judge) -> list[str]:
     """The candidates' texts, the first `depth` re-ordered by the variant, best first."""
-    from assistant.rerank import judged_order
+    from assistant.models.judge import judged_order
 
     texts = [c["text"] for c in row["cands"]]
     if kind == "fused":
@@ -186,9 +186,9 @@ def _cascade(
     """The late order over every candidate, its head re-ordered by the judge: alone
     (`late>judge`), or fused with the late order by the product's own retriever
     (`late>both`, what ASSISTANT_LATE_RERANKER does)."""
-    from assistant.rerank import judged_order
-    from assistant.retrieve import Components, Retriever
-    from assistant.schema import Passage
+    from assistant.models.judge import judged_order
+    from assistant.retrieval.retriever import Components, Retriever
+    from assistant.base.schema import Passage
 
     if kind == "late>both":
         unused = cast(Any, None)  # re-ordering touches neither the store nor the embedder
@@ -206,7 +206,7 @@ def _cascade(
 
 def _fused(*orders: list[int]) -> list[int]:
     """Reciprocal rank fusion, as the retriever fuses its judges (ties: the first order)."""
-    from assistant.retrieve import rrf
+    from assistant.retrieval.retriever import rrf
 
     scores = rrf(orders)
     return sorted(scores, key=lambda i: -scores[i])
@@ -237,8 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.data_dir.is_dir():
         parser.error(f"{args.data_dir} is not a folder")
 
-    from assistant.config import Settings
-    from assistant.models import make_embedder
+    from assistant.base.config import Settings
+    from assistant.models.embedders import make_embedder
 
     rows = candidates(args.data_dir, args.cache)
     judge = Judge(args.cache / "judge-scores.pkl")

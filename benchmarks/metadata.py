@@ -20,8 +20,8 @@ from typing import Any
 
 import common
 
-from assistant.schema import Article
-from assistant.sources import expand, load
+from assistant.base.schema import Article
+from assistant.ingest.sources import expand, load
 
 SHARED = common.REPO.parent / "shared" / "benchmarks"
 

@@ -52,7 +52,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from assistant.evaluate import normalize  # noqa: E402
-from assistant.text import content_stems, sentences  # noqa: E402
+from assistant.language.text import content_stems, sentences  # noqa: E402
 
 TUTORIAL_PROMPT = (
     "You are an assistant for question-answering tasks. Use the following pieces of retrieved "
@@ -192,7 +192,7 @@ class Scorer:
     """Shared by every variant so only retrieval differs."""
 
     def __init__(self, embedder: Any, chat_model: Any) -> None:
-        from assistant.answer import SentenceVectors
+        from assistant.core import SentenceVectors
 
         self.embedder = embedder
         self.vectors = SentenceVectors(embedder)  # passages recur across variants
@@ -225,8 +225,8 @@ class Stores:
 
 
 def build_stores(week: Week, scorer: Scorer, tmp: Path, names: set[str]) -> Stores:
-    from assistant.answer import Assistant
-    from assistant.config import Settings
+    from assistant.core import Assistant
+    from assistant.base.config import Settings
 
     kinds = {VARIANTS[n][0] for n in names}
     settings = Settings(_env_file=None, data_dir=tmp / "product", collection=f"rtqa_{week.name}")  # type: ignore[call-arg]
@@ -272,9 +272,9 @@ def tutorial_store(week: Week, docs: list[Any], scorer: Scorer, tmp: Path) -> An
 def cross_store(week: Week, docs: list[Any], scorer: Scorer, settings: Any) -> Any:
     """The tutorial's raw chunks written into a product store, with each article's
     cleaned metadata (date, outlet, title), so hybrid retrieval can run over them."""
-    from assistant.filters import date_ord
-    from assistant.ingest import open_store
-    from assistant.sources import from_record
+    from assistant.retrieval.filters import date_ord
+    from assistant.ingest.pipeline import open_store
+    from assistant.ingest.sources import from_record
 
     meta = {}
     for a in week.articles:
@@ -305,8 +305,8 @@ def ranked_texts(
     name: str, question: str, depth: int, stores: Stores, scorer: Scorer, reranker: Any
 ) -> list[str]:
     """The variant's top `depth` passage texts for a question, best first."""
-    from assistant.rerank import judged_order
-    from assistant.retrieve import Components, Retriever
+    from assistant.models.judge import judged_order
+    from assistant.retrieval.retriever import Components, Retriever
 
     kind, flags = VARIANTS[name]
     if kind == "tutorial":
@@ -377,7 +377,7 @@ def figures(rows: list[dict[str, Any]], k: int, depths: Sequence[int] = ()) -> d
 def ceiling(week: Week) -> tuple[list[bool], list[bool]]:
     """Per question: is the gold text anywhere in the week's raw articles, and anywhere in
     the product's cleaned articles (what cleaning keeps)?"""
-    from assistant.sources import from_record
+    from assistant.ingest.sources import from_record
 
     raw = [normalize(a.get("title", "") + "\n" + a["text"]) for a in week.articles]
     cleaned = []
@@ -428,9 +428,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.data_dir.is_dir():
         parser.error(f"{args.data_dir} is not a folder")
 
-    from assistant.config import Settings
-    from assistant.models import make_chat_model, make_embedder
-    from assistant.rerank import make_reranker
+    from assistant.base.config import Settings
+    from assistant.models.chat import make_chat_model
+    from assistant.models.embedders import make_embedder
+    from assistant.models.judge import make_reranker
 
     base = Settings(_env_file=None, llm=args.llm)  # type: ignore[call-arg]
     scorer = Scorer(make_embedder(base), make_chat_model(base))

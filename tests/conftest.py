@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from servers import free_port
 
-from assistant.answer import Assistant
-from assistant.config import Settings
+from assistant.core import Assistant
+from assistant.base.config import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from conftest import make_settings, run_cli
 
-from assistant import extractive
-from assistant.answer import Assistant, format_sources, missing_names, unattributed_roles
-from assistant.dates import mentions_date
-from assistant.errors import PromptError
-from assistant.filters import Filters
-from assistant.followup import Query, rewrite_follow_up
-from assistant.phrases import (
+from assistant.answer import extractive
+from assistant.core import Assistant, format_sources, missing_names, unattributed_roles
+from assistant.language.dates import mentions_date
+from assistant.base.errors import PromptError
+from assistant.retrieval.filters import Filters
+from assistant.answer.followup import Query, rewrite_follow_up
+from assistant.base.phrases import (
     CITATION_PATTERN,
     EXTRACTIVE_LABEL,
     REFUSAL,
@@ -27,9 +27,9 @@ from assistant.phrases import (
     RESOLVED_DATE,
     derived,
 )
-from assistant.prompts import load_prompt, variables
-from assistant.schema import Answer, Passage
-from assistant.text import meaning_words
+from assistant.answer.prompts import load_prompt, variables
+from assistant.base.schema import Answer, Passage
+from assistant.language.text import meaning_words
 
 ZARIF = "003_5636c687975dd817"
 BAGHERI_2023 = "000_096cb9fdbfc8fb30"

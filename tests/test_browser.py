@@ -20,10 +20,10 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, sync_playwright
 from web_helpers import running_app, seeded_assistant
 
-from assistant.answer import Assistant
-from assistant.phrases import REFUSAL
-from assistant.web import example_questions
-from assistant.web_timeline import FIG_WIDTH_PX, label_px
+from assistant.core import Assistant
+from assistant.base.phrases import REFUSAL
+from assistant.web.app import example_questions
+from assistant.web.timeline import FIG_WIDTH_PX, label_px
 
 pytestmark = pytest.mark.slow
 

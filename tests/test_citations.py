@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from assistant.citations import (
+from assistant.answer.citations import (
     StreamNumbering,
     drop_phantoms,
     is_refusal,
     parse_markers,
     verify,
 )
-from assistant.phrases import REFUSAL
-from assistant.schema import Passage
+from assistant.base.phrases import REFUSAL
+from assistant.base.schema import Passage
 
 
 def _passage(text: str, start: int = 100, article: str = "a1") -> Passage:

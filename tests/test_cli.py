@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from conftest import SEEDS
 
-from assistant.models import LocalEmbeddings, packaged_model_dir
+from assistant.models.embedders import LocalEmbeddings, packaged_model_dir
 
 #: Libraries no command that does not answer may import.
 HEAVY = (
@@ -33,7 +33,7 @@ HEAVY = (
     "gradio",
 )
 #: Modules of the package that belong to answering (the reranker, the pipeline, the web).
-ANSWERING = ("assistant.rerank", "assistant.answer", "assistant.retrieve", "assistant.web")
+ANSWERING = ("assistant.models.judge", "assistant.core", "assistant.retrieval.retriever", "assistant.web.app")
 #: Libraries that a refused argument or `--help` must not reach either.
 STORE = ("chromadb",)
 WATCHED = HEAVY + ANSWERING + STORE + ("pydantic", "numpy")
@@ -51,8 +51,8 @@ try:
     code = main()
 except SystemExit as exit:
     code = exit.code
-models = sys.modules.get("assistant.models")
-rerank = sys.modules.get("assistant.rerank")
+models = sys.modules.get("assistant.models.embedders")
+rerank = sys.modules.get("assistant.models.judge")
 print("PROBE " + json.dumps({{
     "code": code,
     "loaded": sorted(m for m in {watched!r} if m in sys.modules),
@@ -167,7 +167,7 @@ def test_a_refused_argument_opens_neither_store_nor_model(
     result, output = _probe(data, *args, env=env)
     assert result["code"] == code, output
     assert says in output
-    assert [m for m in result["loaded"] if m in HEAVY + STORE + ("assistant.answer",)] == [], (
+    assert [m for m in result["loaded"] if m in HEAVY + STORE + ("assistant.core",)] == [], (
         f"{' '.join(args)} imported {result['loaded']} before refusing"
     )
     assert (result["embedders"], result["rerankers"]) == (0, 0)
@@ -185,7 +185,7 @@ def test_asking_loads_the_embedding_model_and_the_reranker(data: Path, tmp_path:
     result, output = _probe(tmp_path / "data", "ask", "Who did Zarif meet in Baghdad?")
     assert result["code"] == 0, output
     assert "Sources:" in output and SEEDS.is_dir()
-    assert {"onnxruntime", "assistant.answer"} <= set(result["loaded"])
+    assert {"onnxruntime", "assistant.core"} <= set(result["loaded"])
     assert not {"torch", "transformers", "sentence_transformers"} & set(result["loaded"])
     assert (result["embedders"], result["rerankers"]) == (1, 1)
 

@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from assistant.dates import describe, mentions_date, resolve, spoken_date
+from assistant.language.dates import describe, mentions_date, resolve, spoken_date
 
 SUNDAY = date(2023, 12, 3)  # a Sunday
 FRIDAY = date(2025, 2, 7)

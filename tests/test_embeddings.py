@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 from conftest import SEEDS
 
-from assistant.errors import ConfigError
-from assistant.models import (
+from assistant.base.errors import ConfigError
+from assistant.models.embedders import (
     PACKAGED_ONNX,
     LocalEmbeddings,
     _is_mean_pooled,
     _OnnxClsPooled,
     packaged_model_dir,
 )
-from assistant.packaged import package_dir
+from assistant.models.packaged import package_dir
 
 
 def test_fast_paths_vectors_equal_sentence_transformers(tmp_path: Path) -> None:

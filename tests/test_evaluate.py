@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import AssistantError
+from assistant.base.errors import AssistantError
 from assistant.evaluate import (
     METRICS,
     EvalError,
@@ -28,7 +28,7 @@ from assistant.evaluate import (
     summarize,
     write_reports,
 )
-from assistant.schema import Answer, Citation, Evidence, Passage, SentenceCheck
+from assistant.base.schema import Answer, Citation, Evidence, Passage, SentenceCheck
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS_YAML = ROOT / "evals" / "seeds.yaml"
@@ -362,7 +362,7 @@ def test_reports_are_written(tmp_path):
 # --- end to end: evals/seeds.yaml, extractive, real embedding model ------------------------------
 @pytest.fixture(scope="module")
 def seeded_settings(tmp_path_factory):
-    from assistant.config import Settings
+    from assistant.base.config import Settings
 
     data = tmp_path_factory.mktemp("eval-data")
     return Settings(
@@ -440,7 +440,7 @@ def test_seed_eval_end_to_end_is_deterministic_and_passes_the_gate(seeded_settin
 
 def test_broken_retriever_misses_the_gate(seeded_settings, tmp_path):
     """The thresholds above mean something: ranking the worst passages first fails them."""
-    from assistant.answer import Assistant
+    from assistant.core import Assistant
     from assistant.evaluate import evaluate
 
     assistant = Assistant(seeded_settings)

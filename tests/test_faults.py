@@ -30,11 +30,11 @@ from servers import (
     real_llama_server,
 )
 
-from assistant.answer import Assistant
-from assistant.errors import ModelError, StoreError
-from assistant.filters import Filters
-from assistant.lexical import LexicalCache, LexicalRows
-from assistant.schema import Answer
+from assistant.core import Assistant
+from assistant.base.errors import ModelError, StoreError
+from assistant.retrieval.filters import Filters
+from assistant.retrieval.lexical import LexicalCache, LexicalRows
+from assistant.base.schema import Answer
 
 QUESTION = "At whose invitation did Zarif come to Baghdad?"
 
@@ -180,7 +180,7 @@ def _client(url: str, tmp_path: Path, **extra: Any) -> Assistant:
 
 @pytest.mark.slow
 def test_chroma_server_killed_then_restarted(chroma: ChromaServer, tmp_path: Path) -> None:
-    from assistant.web import Handlers
+    from assistant.web.app import Handlers
 
     assistant = _client(chroma.url, tmp_path)
     assert sorted(assistant.ingest([str(SEEDS)]).ingested)
@@ -382,7 +382,7 @@ def test_web_chat_keeps_the_cut_off_answer_when_the_model_server_dies(
     """The page's chat handler over the real server: killed after the first text showed,
     the message keeps that text marked as cut off with the error line under it; the next
     question, once the server is back, is answered in the same session."""
-    from assistant.web import CUT_OFF, Handlers, Session
+    from assistant.web.app import CUT_OFF, Handlers, Session
 
     if llama.proc is None or llama.proc.poll() is not None:
         llama.start()

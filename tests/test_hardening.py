@@ -32,10 +32,10 @@ from servers import (
     real_llama_server,
 )
 
-from assistant.answer import Assistant, format_sources
-from assistant.errors import AssistantError
-from assistant.filters import Filters
-from assistant.schema import Answer
+from assistant.core import Assistant, format_sources
+from assistant.base.errors import AssistantError
+from assistant.retrieval.filters import Filters
+from assistant.base.schema import Answer
 
 # --- helpers ----------------------------------------------------------------------------
 
@@ -199,7 +199,7 @@ def test_scripts_handlers_and_templates_are_stored_as_text_and_escaped(
     assert "Read the communique" in text
     assert article.date == "2024-04-02"
     # The page shows the stored title and text escaped: nothing in them becomes markup.
-    from assistant.web import render_answer, render_article
+    from assistant.web.app import render_answer, render_article
 
     html = render_article(article, text)
     assert "<script" not in html and "<img" not in html
@@ -446,7 +446,7 @@ def test_the_key_and_password_appear_in_no_output_report_or_file(
 
 @pytest.fixture(scope="module")
 def protected_app(tmp_path_factory: pytest.TempPathFactory, seeded_dir: Path) -> Iterator[str]:
-    from assistant.web import build_app, launch
+    from assistant.web.app import build_app, launch
 
     data = tmp_path_factory.mktemp("web") / "data"
     shutil.copytree(seeded_dir, data)

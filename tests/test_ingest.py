@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from conftest import SEEDS, free_port, make_settings, run_cli
 
-from assistant.answer import Assistant
-from assistant.chunking import chunk_article, chunk_header
-from assistant.filters import Filters
-from assistant.sources import from_text
+from assistant.core import Assistant
+from assistant.ingest.chunking import chunk_article, chunk_header
+from assistant.retrieval.filters import Filters
+from assistant.ingest.sources import from_text
 
 SEED_IDS = sorted(p.stem for p in SEEDS.glob("*.txt"))
 

@@ -34,11 +34,11 @@ from servers import (
     real_llama_server,
 )
 
-from assistant.answer import Assistant
-from assistant.citations import parse_markers, verify
-from assistant.errors import AssistantError, ModelError
-from assistant.schema import Answer
-from assistant.text import content_stems
+from assistant.core import Assistant
+from assistant.answer.citations import parse_markers, verify
+from assistant.base.errors import AssistantError, ModelError
+from assistant.base.schema import Answer
+from assistant.language.text import content_stems
 
 pytestmark = pytest.mark.slow
 

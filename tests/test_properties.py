@@ -18,11 +18,12 @@ from unicodedata import category
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from assistant.chunking import approx_tokens, chunk_article
-from assistant.citations import drop_phantoms, parse_markers, verify
-from assistant.clean import _FURNITURE, _UUID, INVISIBLE, clean_article
-from assistant.phrases import CITATION_PATTERN
-from assistant.schema import Article, Passage
+from assistant.ingest.chunking import chunk_article
+from assistant.language.text import approx_tokens
+from assistant.answer.citations import drop_phantoms, parse_markers, verify
+from assistant.ingest.clean import _FURNITURE, _UUID, INVISIBLE, clean_article
+from assistant.base.phrases import CITATION_PATTERN
+from assistant.base.schema import Article, Passage
 
 FAST = settings(
     max_examples=120,

@@ -11,8 +11,8 @@ from typing import Any, cast
 import numpy as np
 import pytest
 
-from assistant.errors import ConfigError
-from assistant.rerank import (
+from assistant.base.errors import ConfigError
+from assistant.models.judge import (
     PACKAGED_RERANKERS,
     CrossEncoder,
     LateInteraction,
@@ -22,8 +22,8 @@ from assistant.rerank import (
     make_reranker,
     packaged_reranker_dir,
 )
-from assistant.retrieve import Components, Retriever
-from assistant.schema import Passage
+from assistant.retrieval.retriever import Components, Retriever
+from assistant.base.schema import Passage
 
 SPEC = "local:ms-marco-MiniLM-L-12-v2"
 LATE = "local:answerai-colbert-small-v1"

@@ -11,9 +11,9 @@ import numpy as np
 from chromadb.config import Settings as ChromaSettings
 from conftest import make_settings
 
-from assistant.filters import Filters
-from assistant.ingest import open_store
-from assistant.store import Store
+from assistant.retrieval.filters import Filters
+from assistant.ingest.pipeline import open_store
+from assistant.retrieval.store import Store
 
 DIM = 384  # the embedding model's width
 

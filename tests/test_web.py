@@ -30,10 +30,10 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from web_helpers import free_port, make_settings, running_app, seeded_assistant
 
-from assistant.answer import Assistant
-from assistant.errors import AssistantError, ConfigError
-from assistant.phrases import EXTRACTIVE_LABEL, REFUSAL
-from assistant.schema import (
+from assistant.core import Assistant
+from assistant.base.errors import AssistantError, ConfigError
+from assistant.base.phrases import EXTRACTIVE_LABEL, REFUSAL
+from assistant.base.schema import (
     Answer,
     Citation,
     Evidence,
@@ -41,7 +41,7 @@ from assistant.schema import (
     SentenceCheck,
     StoredArticle,
 )
-from assistant.web import (
+from assistant.web.app import (
     CUT_OFF,
     Handlers,
     Session,
@@ -54,7 +54,7 @@ from assistant.web import (
     question_for,
     seed,
 )
-from assistant.web_render import (
+from assistant.web.render import (
     articles_line,
     body_without_title,
     esc,
@@ -69,7 +69,7 @@ from assistant.web_render import (
     safe_url,
     short_id,
 )
-from assistant.web_timeline import LABEL_PT, label_px, timeline_figure, timeline_points
+from assistant.web.timeline import LABEL_PT, label_px, timeline_figure, timeline_points
 
 T = TypeVar("T")
 QUESTION = "At whose invitation did Zarif come to Baghdad?"
@@ -700,7 +700,7 @@ def test_a_full_queue_answers_busy_retry_not_a_bare_503(
     """One answering slot and room for two waiting questions: of eight asked at once some
     are refused with the product's busy line and a Retry-After header; the others are
     answered; other HTTP errors keep their usual answer."""
-    import assistant.web as web
+    import assistant.web.app as web
 
     monkeypatch.setattr(web, "QUEUE_MIN", 2)
     monkeypatch.setattr(web, "QUEUE_PER_SLOT", 0)

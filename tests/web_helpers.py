@@ -11,7 +11,7 @@ from typing import Any
 from conftest import make_settings
 from servers import free_port
 
-from assistant.answer import Assistant
+from assistant.core import Assistant
 
 
 def seeded_assistant(data_dir: Path, **overrides: Any) -> Assistant:
@@ -30,7 +30,7 @@ class Running:
 @contextmanager
 def running_app(assistant: Assistant) -> Iterator[Running]:
     """The page served in a background thread on a free local port; closed afterwards."""
-    from assistant.web import build_app, launch
+    from assistant.web.app import build_app, launch
 
     settings = assistant.settings
     app = build_app(assistant, settings)

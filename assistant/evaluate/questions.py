@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
-from ..errors import AssistantError
+from ..base.errors import AssistantError
 
 
 class EvalError(AssistantError):

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..templates import render
+from ..base.templates import render
 from .questions import EvalError
 from .scoring import METRICS, Run, percentile
 

@@ -27,8 +27,8 @@ from .scoring import (
 )
 
 if TYPE_CHECKING:  # the heavy core is imported only when a run starts
-    from ..answer import Assistant
-    from ..config import Settings
+    from ..core import Assistant
+    from ..base.config import Settings
 
 Echo = Callable[[str], None]
 
@@ -130,7 +130,7 @@ def run_eval_command(
     if update:
         settings = settings.model_copy(update=update)
 
-    from ..answer import Assistant
+    from ..core import Assistant
 
     assistant = Assistant(settings)
     if not assistant.store.count() and settings.seeds_dir.is_dir():

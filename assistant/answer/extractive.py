@@ -18,13 +18,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .citations import EmbedFn, entities
-from .dates import MONTH as _MONTH
-from .dates import WEEKDAY as _WEEKDAY
-from .dates import date_intent, describe, mentions_date, resolve, spoken_date, to_date
+from ..language.dates import MONTH as _MONTH
+from ..language.dates import WEEKDAY as _WEEKDAY
+from ..language.dates import date_intent, describe, mentions_date, resolve, spoken_date, to_date
 from .followup import Query
-from .phrases import REPORTED_BY, REPORTED_ON, RESOLVED_DATE, derived, format_marker
-from .schema import Passage
-from .text import content_stems, fold, sentence_spans
+from ..base.phrases import REPORTED_BY, REPORTED_ON, RESOLVED_DATE, derived, format_marker
+from ..base.schema import Passage
+from ..language.text import content_stems, fold, sentence_spans
 
 _DATEISH = re.compile(
     rf"\b(?:(?:19|20)\d{{2}}|{_MONTH}|{_WEEKDAY}"

@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from .config import Settings
-from .errors import StoreError
+from ..base.config import Settings
+from ..base.errors import StoreError
 from .filters import Filters, date_ord
 from .lexical import LexicalCache, LexicalRows
-from .schema import Passage, StoredArticle
+from ..base.schema import Passage, StoredArticle
 
 _PAGE = 2000
 #: Collection metadata key that every write through `Store` renews (see `_touch`).

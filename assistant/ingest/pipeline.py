@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .chunking import CHUNKER_VERSION, chunk_article, chunk_header, fit_header
-from .config import Settings
-from .errors import IngestError
-from .filters import date_ord
-from .models import Embedder, embedding_name
-from .schema import Article, Chunk, IngestReport
+from ..base.config import Settings
+from ..base.errors import IngestError
+from ..retrieval.filters import date_ord
+from ..models.embedders import Embedder, embedding_name
+from ..base.schema import Article, Chunk, IngestReport
 from .sources import expand, load
-from .store import Store, fingerprint
+from ..retrieval.store import Store, fingerprint
 
 #: Called with the total number of chunks to embed; returns a per-batch callback.
 ProgressFactory = Callable[[int], Callable[[int], None]]

@@ -19,29 +19,25 @@ from typing import Any
 
 import numpy as np
 
-from . import extractive
-from .aliases import attributes_role, country_roles, mentions_alias
-from .citations import StreamNumbering, Verified, entities, is_refusal, verify
-from .config import Settings
-from .dates import spoken_date
-from .errors import AssistantError, ModelError
-from .filters import Filters
-from .followup import History, Query, rewrite_follow_up
-from .ingest import Ingestor, ProgressFactory, Reporter, open_store
-from .models import (
-    Embedder,
-    describe_error,
-    make_chat_model,
-    make_embedder,
-    similarity_embedder,
-)
-from .phrases import REFUSAL, format_marker
-from .prompts import prompts
-from .rerank import Reranker, lazy_reranker, rounded
-from .retrieve import Components, Retriever
-from .schema import Answer, Article, IngestReport, Passage
-from .store import Store
-from .text import fold, meaning_words, stem
+from .answer import extractive
+from .language.aliases import attributes_role, country_roles, mentions_alias
+from .answer.citations import StreamNumbering, Verified, entities, is_refusal, verify
+from .base.config import Settings
+from .language.dates import spoken_date
+from .base.errors import AssistantError, ModelError
+from .retrieval.filters import Filters
+from .answer.followup import History, Query, rewrite_follow_up
+from .ingest.pipeline import Ingestor, ProgressFactory, Reporter, open_store
+from .models.chat import make_chat_model
+from .models.embedders import Embedder, make_embedder, similarity_embedder
+from .models.providers import describe_error
+from .base.phrases import REFUSAL, format_marker
+from .answer.prompts import prompts
+from .models.judge import Reranker, lazy_reranker, rounded
+from .retrieval.retriever import Components, Retriever
+from .base.schema import Answer, Article, IngestReport, Passage
+from .retrieval.store import Store
+from .language.text import fold, meaning_words, stem
 
 _NOT_GIVEN: Any = object()
 #: Sentences the judge reads per question, the best by similarity and word overlap first

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .filters import Filters, date_ord
-from .text import content_stems_list
+from ..language.text import content_stems_list
 
 #: (chunk id, chunk text, chunk metadata), as the store pages them out.
 ChunkRows = Iterable[tuple[str, str, dict[str, Any]]]

@@ -40,13 +40,13 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 
-from .answer import Assistant
-from .config import Settings
-from .errors import AssistantError, ConfigError
-from .filters import Filters
-from .phrases import EXTRACTIVE_LABEL
-from .schema import Answer, StoredArticle
-from .web_render import (
+from ..core import Assistant
+from ..base.config import Settings
+from ..base.errors import AssistantError, ConfigError
+from ..retrieval.filters import Filters
+from ..base.phrases import EXTRACTIVE_LABEL
+from ..base.schema import Answer, StoredArticle
+from .render import (
     EMPTY_SOURCES,
     GONE,
     esc,
@@ -57,7 +57,7 @@ from .web_render import (
     render_panel,
     render_sources,
 )
-from .web_timeline import short, timeline_figure, timeline_points
+from .timeline import short, timeline_figure, timeline_points
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from .clean import clean_article
-from .errors import IngestError
-from .schema import Article
+from ..base.errors import IngestError
+from ..base.schema import Article
 
 TEXT_EXTENSIONS = {".txt", ".md", ".markdown"}
 HTML_EXTENSIONS = {".html", ".htm"}

@@ -17,7 +17,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from .errors import PromptError
+from ..base.errors import PromptError
 
 #: Each prompt file and the variables it must use.
 EXPECTED: dict[str, frozenset[str]] = {

@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import ConfigError
+from ..base.errors import ConfigError
 from .packaged import ExactOnnx, package_dir
 
 #: Models shipped inside PyPI wheels: name -> (package, folder in it, sha256 of model.onnx).

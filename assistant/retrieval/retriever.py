@@ -18,11 +18,11 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from .dates import DateIntent, date_intent
+from ..language.dates import DateIntent, date_intent
 from .filters import Filters
-from .models import Embedder
-from .rerank import Reranker, judged_order
-from .schema import Passage
+from ..models.embedders import Embedder
+from ..models.judge import Reranker, judged_order
+from ..base.schema import Passage
 from .store import Store
 
 _RRF_K = 60
