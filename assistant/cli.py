@@ -1,4 +1,5 @@
-"""The `assistant` command line: ingest, sources, remove, ask, chat, serve, eval.
+"""The `assistant` command line: ingest, sources, remove, follow, unfollow, feeds, refresh,
+ask, chat, serve, eval.
 
 Builds `Settings` from the environment and flags, calls the core, renders its
 results, and turns every `AssistantError` into one line on stderr with a
@@ -12,6 +13,9 @@ times them, `tests/test_cli.py` checks what they import):
   refused before any model or store is opened (`check_backends`);
 * `sources` and `remove` open the Chroma store only: no torch, transformers,
   onnxruntime, reranker, LangChain or Gradio;
+* `feeds` and `unfollow` read the feed list only; `follow`, `refresh` and
+  `ingest --dry-run` fetch and extract without the answering pipeline, and `follow`/
+  `refresh` open the store and embedding model only when a page is to be stored;
 * `ask`/`chat` import the answering pipeline inside the handler; the embedding
   model loads when the `Assistant` is built and the reranker on its first score.
 """
@@ -95,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", parents=[common], help="add files, folders or URLs")
     p.add_argument("inputs", nargs="+", metavar="PATH_OR_URL")
+    p.add_argument("--dry-run", action="store_true", help="show what would be stored only")
+    p.add_argument("--json", action="store_true", help="print JSON (a line an article if dry)")
     p.set_defaults(handler=cmd_ingest)
 
     p = sub.add_parser("sources", parents=[common], help="list stored articles")
@@ -104,6 +110,24 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("remove", parents=[common], help="delete one article's chunks")
     p.add_argument("article_id", metavar="ID")
     p.set_defaults(handler=cmd_remove)
+
+    p = sub.add_parser("follow", parents=[common], help="follow a feed (or a page announcing one)")
+    p.add_argument("url", metavar="URL")
+    p.add_argument("--every", help="refresh interval, e.g. 30m, 2h (ASSISTANT_FOLLOW_EVERY)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_follow)
+
+    p = sub.add_parser("unfollow", parents=[common], help="stop following a feed")
+    p.add_argument("url", metavar="URL")
+    p.set_defaults(handler=cmd_unfollow)
+
+    p = sub.add_parser("feeds", parents=[common], help="list followed feeds")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_feeds)
+
+    p = sub.add_parser("refresh", parents=[common], help="one pass over every followed feed")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_refresh)
 
     answering = argparse.ArgumentParser(add_help=False, parents=[common])
     answering.add_argument("--llm", help="extractive | openai:<model> | llamacpp:<file.gguf>")
@@ -147,6 +171,8 @@ def _progress_bar(total: int) -> Callable[[int], None]:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    if args.dry_run:
+        return _dry_run(args, settings)
     from .core import Assistant
 
     assistant = Assistant(settings, chat_model=None)
@@ -154,9 +180,124 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         args.inputs, report=lambda line: print(line, file=sys.stderr), progress=_progress_bar
     )
     store = assistant.store
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps(asdict(report), ensure_ascii=False))
+        return EXIT_FAILED if report.failed else 0
     print(report.summary())
     print(f"collection {store.name} at {store.location}: {store.count()} chunks")
     return EXIT_FAILED if report.failed else 0
+
+
+def _dry_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Read and extract every input as ingestion would, print it, store nothing (no store
+    or model is opened)."""
+    from .ingest.sources import expand, load
+
+    failed = False
+    for item in expand(args.inputs):
+        try:
+            if isinstance(item, AssistantError):
+                raise item
+            loaded = load(
+                item, max_bytes=int(settings.max_file_mb * 1e6), timeout=settings.fetch_timeout
+            )
+        except (AssistantError, OSError) as exc:
+            print(f"skipped: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        for line in loaded.warnings + loaded.errors:
+            print(f"warning: {line}", file=sys.stderr)
+        for a in loaded.articles:
+            row = {"origin": a.origin, "title": a.title, "source": a.source, "date": a.date}
+            row |= {"url": a.url, "text": a.text}
+            if args.json:
+                print(json.dumps(row, ensure_ascii=False))
+            else:
+                print(f"{a.origin}\n  {a.title}\n  {a.date}  {a.source or '-'}  {a.url}")
+                print(f"  {len(a.text)} characters: {' '.join(a.text.split())[:160]}…")
+    return EXIT_FAILED if failed else 0
+
+
+# --- feeds ------------------------------------------------------------------------------
+def cmd_follow(args: argparse.Namespace, settings: Settings) -> int:
+    from .ingest.follow import follower, parse_every
+
+    every = parse_every(args.every or settings.follow_every)  # refused before any fetch
+    result = follower(settings).follow(args.url, every)
+    _print_results([result], args.json, wrap=False)
+    return 0
+
+
+def cmd_unfollow(args: argparse.Namespace, settings: Settings) -> int:
+    from .ingest.follow import follower
+
+    gone = follower(settings).unfollow(args.url)
+    if gone is None:
+        print(f"error: {args.url}: not followed (see assistant feeds)", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"unfollowed {args.url}; its {len(gone.articles)} articles stay stored")
+    return 0
+
+
+def cmd_feeds(args: argparse.Namespace, settings: Settings) -> int:
+    from .ingest.subscriptions import Subscriptions
+
+    rows = [_feed_row(s) for s in Subscriptions(settings.data_dir).load().feeds]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    for r in rows:
+        error = f", last error: {r['last_error']}" if r["last_error"] else ""
+        print(f"{r['url']}  {r['title'] or '-'}")
+        print(
+            f"  last fetch {r['last_fetch'] or 'never'}, next {r['next_fetch'] or 'now'}, "
+            f"{r['articles']} articles{error}"
+        )
+    print(f"{len(rows)} feeds followed")
+    return 0
+
+
+def _feed_row(sub: Any) -> dict[str, Any]:
+    from datetime import datetime
+
+    def when(t: float) -> str | None:
+        return datetime.fromtimestamp(t).astimezone().isoformat(timespec="seconds") if t else None
+
+    return {
+        "url": sub.url,
+        "feed_url": sub.feed_url,
+        "title": sub.title,
+        "every": sub.every,
+        "last_fetch": when(sub.last_fetch),
+        "next_fetch": when(sub.next_fetch),
+        "articles": len(sub.articles),
+        "last_error": sub.last_error,
+    }
+
+
+def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
+    from .ingest.follow import follower
+
+    results = follower(settings).refresh()
+    _print_results(results, args.json, wrap=True)
+    return EXIT_FAILED if results and all(r.feed_failed for r in results) else 0
+
+
+def _print_results(results: list[Any], as_json: bool, *, wrap: bool) -> None:
+    for r in results:
+        for f in r.failed:
+            print(f"failed: {f['error']}", file=sys.stderr)
+    if as_json:
+        rows = [r.to_dict() for r in results]
+        print(json.dumps({"feeds": rows} if wrap else rows[0], ensure_ascii=False, indent=2))
+        return
+    for r in results:
+        counts = f"{r.new} new, {r.updated} updated, {r.unchanged} unchanged"
+        print(f"{r.url}: {counts}, {len(r.failed)} failed")
+    if wrap and not results:
+        print("no feeds followed (assistant follow URL)")
 
 
 def _store_only(settings: Settings) -> Any:

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     embed_precision: str = "fp32"  # the same vectors on every CPU
     embed_headers: bool = False
     fetch_timeout: float = 20.0
+    # Redirects followed for one URL (a feed, an article page) before it is refused.
+    fetch_max_redirects: int = 5
+    # How often a newly followed feed is refreshed when `follow` gives no --every.
+    follow_every: str = "30m"
+    # `assistant serve` refreshes followed feeds in the background on their schedule.
+    serve_refresh: bool = True
 
     # --- retrieval and answering --------------------------------------------
     k: int = 6

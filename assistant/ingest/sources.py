@@ -2,8 +2,9 @@
 
 Knows formats: plain text, Markdown, HTML, JSON and JSONL records, and http(s)
 URLs. Each problem with one input raises `IngestError` with a one-line message
-naming it, so the caller can report it and go on. Cleaning rules live in
-`clean.py`; chunking and storing are `ingest.py`'s.
+naming it, so the caller can report it and go on. Web pages (fetched or saved as
+.html) go through `extract.py` (trafilatura, htmldate); URLs are fetched by
+`fetch.py`. Cleaning rules live in `clean.py`; chunking and storing are `pipeline.py`'s.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from .clean import clean_article
 from ..base.errors import IngestError
 from ..base.schema import Article
+from .clean import _title_from_body, clean_article
+from .extract import extract_page
+from .fetch import Fetcher
 
 TEXT_EXTENSIONS = {".txt", ".md", ".markdown"}
 HTML_EXTENSIONS = {".html", ".htm"}
@@ -237,7 +240,33 @@ def from_record(record: Any, *, where: str, default_id: str) -> Article:
     return _article(text, article_id=article_id, origin=where, url=meta.get("url", ""), meta=meta)
 
 
-def from_html(html: str, *, article_id: str, origin: str, url: str = "") -> Article:
+def from_html(
+    html: str, *, article_id: str, origin: str, url: str = "", fallback_date: str = ""
+) -> Article:
+    """A page's article as `extract.py` reads it (trafilatura's main text, the page's own
+    title, outlet and publication date; `fallback_date`, a feed's, when the page has
+    none); a page trafilatura finds no text in is read by its visible text instead."""
+    try:
+        page = extract_page(html, url=url, fallback_date=fallback_date)
+    except RecursionError:  # tags nested thousands deep
+        page = None
+    if page is None:
+        return _visible_text(html, article_id=article_id, origin=origin, url=url)
+    title = page.title or _title_from_body(page.text)
+    if not page.text.strip():
+        raise IngestError(f"{origin}: no article text found in the page")
+    return Article(
+        id=article_id,
+        title=title,
+        text=page.text,
+        date=page.date,
+        source=page.source,
+        url=page.url,
+        origin=origin,
+    )
+
+
+def _visible_text(html: str, *, article_id: str, origin: str, url: str) -> Article:
     """Visible text of a page plus its <title>/<meta> title, date, outlet and url."""
     from bs4 import BeautifulSoup  # only ingestion of HTML pays for the parser
 
@@ -314,24 +343,23 @@ def url_id(url: str) -> str:
 
 
 def _load_url(url: str, *, max_bytes: int, timeout: float) -> Loaded:
-    import httpx
+    """One page through the polite fetcher (robots.txt, bounded redirects, size limit)."""
+    with Fetcher(timeout=timeout, max_bytes=max_bytes) as fetcher:
+        fetched = fetcher.get(url)
+    return from_fetched(url, fetched.content, fetched.content_type, final_url=fetched.url)
 
-    try:
-        with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
-            if response.status_code >= 400:
-                raise IngestError(f"{url}: HTTP {response.status_code} {response.reason_phrase}")
-            data = b""
-            for part in response.iter_bytes():
-                data += part
-                if len(data) > max_bytes:
-                    raise IngestError(f"{url}: skipped, larger than {max_bytes / 1e6:.0f} MB")
-            content_type = response.headers.get("content-type", "")
-    except httpx.HTTPError as exc:
-        raise IngestError(f"{url}: could not fetch ({type(exc).__name__}: {exc})") from None
+
+def from_fetched(
+    url: str, data: bytes, content_type: str, *, final_url: str = "", fallback_date: str = ""
+) -> Loaded:
+    """The article in a fetched page (HTML, or plain text), named by the URL asked for."""
     text, note = decode(data, url)
     article_id = url_id(url)
+    page_url = final_url or url
     if "html" in content_type or text.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
-        article = from_html(text, article_id=article_id, origin=url, url=url)
+        article = from_html(
+            text, article_id=article_id, origin=url, url=page_url, fallback_date=fallback_date
+        )
     else:
-        article = from_text(text, article_id=article_id, origin=url, url=url)
+        article = from_text(text, article_id=article_id, origin=url, url=page_url)
     return Loaded([article], warnings=[note] if note else [])

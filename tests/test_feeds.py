@@ -1,0 +1,637 @@
+"""Following feeds against a real loopback web site: RSS and Atom feeds, article pages with
+the furniture real news pages carry (navigation, cookie banner, "most read" sidebar, share
+bar, footer), and the ways a site fails (404, slow, oversize, binary, redirect loops, robots.txt,
+pages that announce no feed). Every page here was written for these tests.
+
+Asserted on what a reader sees: the articles stored once with the page's own title, outlet
+and date and without furniture; nothing fetched or stored again on the next pass; each
+failure named by its URL. The store and the embedding model are the real ones.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import pytest
+from conftest import make_settings, run_cli
+
+from assistant.base.config import Settings
+from assistant.base.errors import IngestError
+from assistant.core import Assistant
+from assistant.ingest.feeds import announced_feeds, parse_feed
+from assistant.ingest.fetch import Fetcher
+from assistant.ingest.follow import Follower, parse_every
+from assistant.ingest.pipeline import Ingestor
+from assistant.ingest.subscriptions import Subscriptions
+
+SITE_NAME = "Harbour Gazette"
+
+
+# --- the site -----------------------------------------------------------------------------
+@dataclass
+class Route:
+    body: bytes
+    status: int = 200
+    content_type: str = "text/html; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+class Site:
+    """Routes served by a loopback server; counts every request and every 304."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.hits: Counter[str] = Counter()
+        self.not_modified: Counter[str] = Counter()
+        self.agents: set[str] = set()
+        self.base = ""
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def page(self, path: str, html: str, **kw: Any) -> str:
+        self.routes[path] = Route(html.encode("utf-8"), **kw)
+        return self.url(path)
+
+    def feed(self, path: str, xml: str, kind: str = "rss") -> str:
+        ctype = "application/rss+xml" if kind == "rss" else "application/atom+xml"
+        self.routes[path] = Route(xml.encode("utf-8"), content_type=ctype)
+        return self.url(path)
+
+
+def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path
+            site.hits[path] += 1
+            site.agents.add(self.headers.get("User-Agent", ""))
+            route = site.routes.get(path)
+            if route is None:
+                self.send_error(404)
+                return
+            time.sleep(route.delay)
+            etag = f'"{hash(route.body) & 0xFFFFFFFF:x}"'
+            if route.status == 200 and self.headers.get("If-None-Match") == etag:
+                site.not_modified[path] += 1
+                self.send_response(304)
+                self.end_headers()
+                return
+            self.send_response(route.status)
+            self.send_header("Content-Type", route.content_type)
+            self.send_header("Content-Length", str(len(route.body)))
+            if route.status == 200:
+                self.send_header("ETag", etag)
+            for key, value in route.headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(route.body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    return Handler
+
+
+class _Quiet(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, *_args: object) -> None:  # a client that timed out and left
+        pass
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    s = Site()
+    server = _Quiet(("127.0.0.1", 0), _handler(s))
+    s.base = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield s
+    server.shutdown()
+    server.server_close()
+
+
+# --- pages and feeds written for the tests ------------------------------------------------
+def article_page(
+    title: str,
+    paragraphs: list[str],
+    *,
+    date: str = "",
+    jsonld_date: str = "",
+    canonical: str = "",
+    site_name: str = SITE_NAME,
+) -> str:
+    """A news page as sites make them: the article inside navigation, a cookie banner, a
+    share bar, a "most read" sidebar, a newsletter box and a footer."""
+    head = [
+        f"<title>{title} | {site_name}</title>",
+        f'<meta property="og:title" content="{title}">',
+    ]
+    head.append(f'<meta property="og:site_name" content="{site_name}">')
+    if date:
+        head.append(f'<meta property="article:published_time" content="{date}T07:30:00+00:00">')
+    if jsonld_date:
+        ld = {"@context": "https://schema.org", "@type": "NewsArticle", "headline": title}
+        ld["datePublished"] = f"{jsonld_date}T09:00:00Z"
+        head.append(f'<script type="application/ld+json">{json.dumps(ld)}</script>')
+    if canonical:
+        head.append(f'<link rel="canonical" href="{canonical}">')
+    body = "\n".join(f"<p>{p}</p>" for p in paragraphs)
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+{"".join(head)}
+<script>window.dataLayer = [{{"event": "pageview", "tracker": "TRACKING-CODE"}}];</script>
+</head><body>
+<div class="cookie-banner" id="cookie-consent"><p>We use cookies to improve your experience
+and to show you personalised advertising. By clicking Accept all cookies you agree to our
+cookie policy.</p><button>Accept all cookies</button><button>Manage settings</button></div>
+<header class="site-header"><a href="/">{site_name}</a>
+<nav><ul><li><a href="/news">News</a></li><li><a href="/business">Business</a></li>
+<li><a href="/sport">Sport</a></li><li><a href="/weather">Weather</a></li>
+<li><a href="/subscribe">Subscribe today</a></li></ul></nav></header>
+<main><article class="story">
+<h1>{title}</h1>
+<div class="share-bar"><a href="#">Share on Facebook</a> <a href="#">Share on X</a>
+<a href="#">Email this story</a> <a href="#">Print</a></div>
+{body}
+<div class="share-bar"><a href="#">Share on Facebook</a> <a href="#">Copy link</a></div>
+</article>
+<aside class="most-read"><h2>Most read</h2><ol>
+<li><a href="/n/1">Celebrity chef opens pop-up bakery in old lighthouse</a></li>
+<li><a href="/n/2">Ten walks to try before the clocks go back</a></li>
+<li><a href="/n/3">Parking charges to rise at the seafront from April</a></li>
+</ol></aside>
+<section class="newsletter"><h2>Sign up to our morning briefing</h2>
+<p>The day's top stories delivered to your inbox every morning.</p></section>
+</main>
+<footer><p>© 2025 {site_name} Ltd. All rights reserved.</p>
+<a href="/privacy">Privacy policy</a> <a href="/terms">Terms of use</a>
+<a href="/contact">Contact us</a></footer>
+</body></html>"""
+
+
+def home_page(*feeds: tuple[str, str]) -> str:
+    links = "".join(f'<link rel="alternate" type="{t}" href="{h}">' for t, h in feeds)
+    return f"""<!doctype html><html><head><title>{SITE_NAME}</title>{links}</head>
+<body><nav><a href="/news">News</a></nav><h1>{SITE_NAME}</h1>
+<p>Local news from the harbour town.</p></body></html>"""
+
+
+@dataclass
+class Entry:
+    title: str
+    link: str
+    date: datetime
+    guid: str = ""
+    updated: datetime | None = None
+
+
+def rss(entries: list[Entry], title: str = f"{SITE_NAME}: News") -> str:
+    items = "".join(
+        f"<item><title>{escape(e.title)}</title><link>{escape(e.link)}</link>"
+        f'<guid isPermaLink="false">{escape(e.guid or e.link)}</guid>'
+        f"<pubDate>{format_datetime(e.updated or e.date)}</pubDate>"
+        f"<description>{escape(e.title)}: the full story.</description></item>"
+        for e in entries
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+        f"<title>{escape(title)}</title><link>https://gazette.example/</link>"
+        f"<description>Latest news</description>{items}</channel></rss>"
+    )
+
+
+def atom(entries: list[Entry], title: str = f"{SITE_NAME}: Business") -> str:
+    items = "".join(
+        f"<entry><title>{escape(e.title)}</title>"
+        f'<link rel="alternate" href="{escape(e.link)}"/><id>{escape(e.guid or e.link)}</id>'
+        f"<published>{e.date.isoformat()}</published>"
+        f"<updated>{(e.updated or e.date).isoformat()}</updated>"
+        f"<summary>{escape(e.title)}</summary></entry>"
+        for e in entries
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        f"<title>{escape(title)}</title><id>urn:gazette:business</id>"
+        f"<updated>2025-03-05T00:00:00Z</updated>{items}</feed>"
+    )
+
+
+def day(iso: str) -> datetime:
+    return datetime.fromisoformat(iso).replace(hour=6, tzinfo=UTC)
+
+
+TRAM = [
+    "The Lindenfeld city council voted on Tuesday to build a tram line from the station to "
+    "the harbour, ending four years of debate over the route.",
+    "Morrow Rail will build the new tram depot on the former gasworks site, the council's "
+    "transport committee said. Construction is due to start in the autumn.",
+    "Councillor Edda Vane said the line would carry eleven thousand passengers a day.",
+]
+FERRY = [
+    "The ferry operator Saltmarsh Lines will add a second daily crossing to the islands "
+    "from May, the company announced.",
+    "Its chief executive, Oren Blackwood, said bookings had doubled since the new pier opened "
+    "last summer, and that the company had leased a second vessel to cope with demand.",
+    "Island residents have long asked for an evening sailing. The parish council welcomed the "
+    "announcement but said fares should be frozen for people who live on the islands.",
+]
+FURNITURE = (
+    "cookie",
+    "Accept all",
+    "Most read",
+    "Celebrity chef",
+    "Share on",
+    "Sign up to our",
+    "All rights reserved",
+    "Privacy policy",
+    "Subscribe today",
+    "TRACKING-CODE",
+)
+
+
+# --- helpers ------------------------------------------------------------------------------
+def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"fetch_timeout": 1.5, "max_file_mb": 0.2, **overrides}
+    return make_settings(tmp_path / "data", **values)
+
+
+@pytest.fixture
+def assistant(tmp_path: Path) -> Assistant:  # an empty store of the test's own
+    return Assistant(settings_for(tmp_path), chat_model=None)
+
+
+def make_follower(assistant: Assistant) -> Follower:
+    s = assistant.settings
+    fetcher = Fetcher(timeout=s.fetch_timeout, max_bytes=int(s.max_file_mb * 1e6))
+    return Follower(
+        Subscriptions(s.data_dir), fetcher, lambda: Ingestor(s, assistant.store, assistant.embedder)
+    )
+
+
+def stored(assistant: Assistant) -> dict[str, Any]:
+    return {a.title: a for a in assistant.store.articles()}
+
+
+def errors(result: Any) -> dict[str, str]:
+    return {f["url"]: f["error"] for f in result.failed}
+
+
+# --- the tests ----------------------------------------------------------------------------
+def test_follow_stores_each_page_with_its_own_metadata_and_no_furniture(
+    site: Site, assistant: Assistant
+) -> None:
+    tram = site.page("/news/tram", article_page("Tram line approved", TRAM, date="2025-03-04"))
+    # The date only in JSON-LD, as many sites publish it.
+    ferry = site.page(
+        "/news/ferry", article_page("Ferry adds crossing", FERRY, jsonld_date="2025-03-02")
+    )
+    feed = site.feed(
+        "/feed.xml",
+        rss(
+            [
+                Entry("Tram line approved", tram, day("2025-03-06")),
+                Entry("Ferry", ferry, day("2025-03-06")),
+            ]
+        ),
+    )
+    result = make_follower(assistant).follow(feed, 1800)
+    assert result.to_dict() == {"url": feed, "new": 2, "updated": 0, "unchanged": 0, "failed": []}
+    articles = stored(assistant)
+    assert set(articles) == {"Tram line approved", "Ferry adds crossing"}
+    tram_article = articles["Tram line approved"]
+    # The page's own date, not the feed's (the 6th) nor the day it was fetched.
+    assert (
+        tram_article.date == "2025-03-04" and articles["Ferry adds crossing"].date == "2025-03-02"
+    )
+    assert tram_article.source == SITE_NAME and tram_article.url == tram
+    text, _ = assistant.store.article_text(tram_article.id)
+    assert "Morrow Rail will build the new tram depot" in text and "eleven thousand" in text
+    assert text.startswith("Tram line approved\n\n")
+    for furniture in FURNITURE:
+        assert furniture not in text, furniture
+    assert all(agent.startswith("news-assistant/") for agent in site.agents)
+
+
+def test_a_second_pass_fetches_the_unchanged_feed_once_and_stores_nothing(
+    site: Site, assistant: Assistant
+) -> None:
+    tram = site.page("/news/tram", article_page("Tram line approved", TRAM, date="2025-03-04"))
+    feed = site.feed("/feed.xml", rss([Entry("Tram line approved", tram, day("2025-03-04"))]))
+    follower = make_follower(assistant)
+    follower.follow(feed, 1800)
+    chunks = assistant.store.count()
+    (again,) = make_follower(assistant).refresh()  # a new process: state from the data folder
+    assert again.to_dict() == {"url": feed, "new": 0, "updated": 0, "unchanged": 0, "failed": []}
+    assert site.not_modified["/feed.xml"] == 1, "a conditional GET answered 304"
+    # The feed changes (a new item), the known item is neither fetched nor embedded again.
+    ferry = site.page("/news/ferry", article_page("Ferry adds crossing", FERRY, date="2025-03-05"))
+    site.feed(
+        "/feed.xml",
+        rss(
+            [
+                Entry("Ferry", ferry, day("2025-03-05")),
+                Entry("Tram line approved", tram, day("2025-03-04")),
+            ]
+        ),
+    )
+    (third,) = make_follower(assistant).refresh()
+    assert (third.new, third.unchanged, third.failed) == (1, 1, [])
+    assert site.hits["/news/tram"] == 1
+    assert len(assistant.store.articles()) == 2 and assistant.store.count() > chunks
+
+
+def test_a_changed_page_replaces_its_chunks(site: Site, assistant: Assistant) -> None:
+    tram = site.page("/news/tram", article_page("Tram line approved", TRAM, date="2025-03-04"))
+    feed = site.feed("/feed.xml", rss([Entry("Tram line approved", tram, day("2025-03-04"))]))
+    make_follower(assistant).follow(feed, 1800)
+    corrected = [
+        *TRAM[:2],
+        "Councillor Edda Vane said the line would carry nine thousand passengers a day.",
+    ]
+    site.page("/news/tram", article_page("Tram line approved", corrected, date="2025-03-04"))
+    entry = Entry("Tram line approved", tram, day("2025-03-04"), updated=day("2025-03-05"))
+    site.feed("/feed.xml", rss([entry]))
+    (result,) = make_follower(assistant).refresh()
+    assert (result.new, result.updated, result.unchanged) == (0, 1, 0)
+    (article,) = assistant.store.articles()
+    text, _ = assistant.store.article_text(article.id)
+    assert "nine thousand" in text and "eleven thousand" not in text
+    versions = {m["version"] for _, m in assistant.store.chunk_meta({"article_id": article.id})}
+    assert len(versions) == 1, "the old version's chunks are gone"
+
+
+def test_one_article_in_two_feeds_is_stored_once(site: Site, assistant: Assistant) -> None:
+    tram = site.page("/news/tram", article_page("Tram line approved", TRAM, date="2025-03-04"))
+    # The business feed reaches it through another address; the page names its canonical one.
+    site.page(
+        "/b/tram?ref=atom",
+        article_page("Tram line approved", TRAM, date="2025-03-04", canonical=tram),
+    )
+    news = site.feed("/news.xml", rss([Entry("Tram line approved", tram, day("2025-03-04"))]))
+    business = site.feed(
+        "/business.atom",
+        atom([Entry("Tram line approved", site.url("/b/tram?ref=atom"), day("2025-03-04"))]),
+        kind="atom",
+    )
+    follower = make_follower(assistant)
+    first = follower.follow(news, 1800)
+    second = follower.follow(business, 3600)
+    assert (first.new, second.new, second.unchanged) == (1, 0, 1)
+    assert len(assistant.store.articles()) == 1
+    listed = Subscriptions(assistant.settings.data_dir).load().feeds
+    assert [len(s.articles) for s in listed] == [1, 1]
+
+
+def test_a_site_page_is_followed_through_the_feed_it_announces(
+    site: Site, assistant: Assistant
+) -> None:
+    tram = site.page("/news/tram", article_page("Tram line approved", TRAM, date="2025-03-04"))
+    site.feed(
+        "/atom.xml", atom([Entry("Tram line approved", tram, day("2025-03-04"))]), kind="atom"
+    )
+    home = site.page("/", home_page(("application/atom+xml", "/atom.xml")))
+    result = make_follower(assistant).follow(home, 1800)
+    assert result.new == 1
+    (sub,) = Subscriptions(assistant.settings.data_dir).load().feeds
+    assert (sub.url, sub.feed_url, sub.title) == (
+        home,
+        site.url("/atom.xml"),
+        f"{SITE_NAME}: Business",
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "route", "says"),
+    [
+        ("/about", Route(home_page().encode()), "not a feed, and the page announces none"),
+        ("/gone.xml", None, "HTTP 404"),
+        ("/slow.xml", Route(b"<rss/>", delay=3), "timed out"),
+        ("/loop.xml", Route(b"", status=302, headers={"Location": "/loop.xml"}), "redirect loop"),
+    ],
+)
+def test_what_cannot_be_followed_is_refused_with_one_line_naming_it(
+    site: Site, assistant: Assistant, path: str, route: Route | None, says: str
+) -> None:
+    if route is not None:
+        site.routes[path] = route
+    url = site.url(path)
+    with pytest.raises(IngestError) as caught:
+        make_follower(assistant).follow(url, 1800)
+    message = str(caught.value)
+    assert message.startswith(f"{url}: ") and says in message and "\n" not in message
+    assert Subscriptions(assistant.settings.data_dir).load().feeds == [], "nothing saved"
+
+
+def test_file_and_other_schemes_are_never_fetched(site: Site, assistant: Assistant) -> None:
+    with pytest.raises(IngestError, match="only http and https"):
+        make_follower(assistant).follow("file:///etc/passwd", 1800)
+    site.routes["/to-file"] = Route(b"", status=302, headers={"Location": "file:///etc/passwd"})
+    tram = site.page("/news/tram", article_page("Tram line approved", TRAM, date="2025-03-04"))
+    feed = site.feed(
+        "/feed.xml",
+        rss(
+            [
+                Entry("Tram", tram, day("2025-03-04")),
+                Entry("Secrets", "file:///etc/passwd", day("2025-03-04")),
+                Entry("Redirected", site.url("/to-file"), day("2025-03-04")),
+            ]
+        ),
+    )
+    result = make_follower(assistant).follow(feed, 1800)
+    failed = errors(result)
+    (secret,) = [error for url, error in failed.items() if "etc/passwd" in url]
+    assert result.new == 1 and "only http and https" in secret
+    assert "non-http(s)" in failed[site.url("/to-file")]
+    assert not any(Path(assistant.settings.data_dir).rglob("passwd"))
+
+
+def test_bad_items_are_named_in_failed_and_retried_on_the_next_pass(
+    site: Site, assistant: Assistant
+) -> None:
+    tram = site.page("/news/tram", article_page("Tram line approved", TRAM, date="2025-03-04"))
+    site.routes["/slow"] = Route(article_page("Slow", FERRY).encode(), delay=3)
+    site.routes["/huge"] = Route(article_page("Huge", TRAM * 2000).encode())
+    site.routes["/photo"] = Route(b"\x89PNG\r\n\x1a\n" + bytes(300), content_type="image/png")
+    site.routes["/loop"] = Route(b"", status=301, headers={"Location": "/loop2"})
+    site.routes["/loop2"] = Route(b"", status=301, headers={"Location": "/loop"})
+    site.routes["/robots.txt"] = Route(
+        b"User-agent: *\nDisallow: /private/\n", content_type="text/plain"
+    )
+    site.page("/private/memo", article_page("Memo", FERRY))
+    paths = ["/news/ferry", "/slow", "/huge", "/photo", "/loop", "/private/memo"]
+    entries = [Entry("Tram line approved", tram, day("2025-03-04"))]
+    entries += [Entry(p, site.url(p), day("2025-03-04")) for p in paths]
+    feed = site.feed("/feed.xml", rss(entries))
+    result = make_follower(assistant).follow(feed, 1800)
+    failed = errors(result)
+    assert result.new == 1 and set(failed) == {site.url(p) for p in paths}
+    expected = [
+        "HTTP 404",
+        "timed out",
+        "larger than",
+        "not a page or feed (image/png)",
+        "redirect loop",
+        "robots.txt",
+    ]
+    for path, says in zip(paths, expected, strict=True):
+        assert failed[site.url(path)].startswith(site.url(path) + ": "), failed
+        assert says in failed[site.url(path)], failed[site.url(path)]
+    assert len(assistant.store.articles()) == 1
+    # The dead link comes alive; the next pass retries the failed items (the feed is 304).
+    site.page("/news/ferry", article_page("Ferry adds crossing", FERRY, date="2025-03-05"))
+    (again,) = make_follower(assistant).refresh()
+    assert again.new == 1 and site.url("/news/ferry") not in errors(again)
+    assert len(errors(again)) == len(paths) - 1
+    assert "Ferry adds crossing" in stored(assistant)
+    (sub,) = Subscriptions(assistant.settings.data_dir).load().feeds
+    assert len(sub.articles) == 2 and sub.last_error == ""
+
+
+def test_a_page_without_a_date_takes_the_feeds_date_never_todays(
+    site: Site, assistant: Assistant
+) -> None:
+    ferry = site.page("/story", article_page("Ferry adds crossing", FERRY))
+    feed = site.feed("/feed.xml", rss([Entry("Ferry", ferry, day("2025-02-27"))]))
+    make_follower(assistant).follow(feed, 1800)
+    (article,) = assistant.store.articles()
+    assert article.date == "2025-02-27"
+
+
+def test_two_refreshes_at_once_store_each_article_once(site: Site, assistant: Assistant) -> None:
+    tram = site.page("/news/tram", article_page("Tram line approved", TRAM, date="2025-03-04"))
+    ferry = site.page("/news/ferry", article_page("Ferry adds crossing", FERRY, date="2025-03-05"))
+    feed = site.feed("/feed.xml", rss([Entry("Tram", tram, day("2025-03-04"))]))
+    make_follower(assistant).follow(feed, 1800)
+    site.feed(
+        "/feed.xml",
+        rss([Entry("Tram", tram, day("2025-03-04")), Entry("Ferry", ferry, day("2025-03-05"))]),
+    )
+    results: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda: results.extend(make_follower(assistant).refresh()))
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(r.new for r in results) == [0, 1]
+    assert site.hits["/news/ferry"] == 1
+    assert sorted(a.title for a in assistant.store.articles()) == [
+        "Ferry adds crossing",
+        "Tram line approved",
+    ]
+
+
+def test_a_question_only_a_feed_article_answers_cites_it(site: Site, assistant: Assistant) -> None:
+    tram = site.page("/news/tram", article_page("Tram line approved", TRAM, date="2025-03-04"))
+    ferry = site.page("/news/ferry", article_page("Ferry adds crossing", FERRY, date="2025-03-05"))
+    feed = site.feed(
+        "/feed.xml",
+        rss([Entry("Tram", tram, day("2025-03-04")), Entry("Ferry", ferry, day("2025-03-05"))]),
+    )
+    make_follower(assistant).follow(feed, 1800)
+    answer = assistant.ask("Which company will build the new tram depot?")
+    assert not answer.refused, answer.text
+    assert "Morrow Rail" in answer.text
+    assert answer.citations[0].url == tram and answer.citations[0].source == SITE_NAME
+
+
+# --- parsing --------------------------------------------------------------------------------
+def test_feed_parsing_and_announced_feeds() -> None:
+    entries = [Entry("A", "https://gazette.example/a", day("2025-03-04"), guid="tag:a")]
+    parsed = parse_feed(rss(entries).encode(), "https://gazette.example/feed")
+    assert (
+        parsed is not None
+        and parsed.items[0].key == "tag:a"
+        and parsed.items[0].date == "2025-03-04"
+    )
+    assert parse_feed(atom(entries).encode(), "https://gazette.example/atom") is not None
+    rdf = (
+        '<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+        'xmlns="http://purl.org/rss/1.0/"><channel rdf:about="x"><title>T</title></channel>'
+        '<item rdf:about="https://gazette.example/r"><title>R</title>'
+        "<link>https://gazette.example/r</link></item></rdf:RDF>"
+    )
+    assert [i.link for i in parse_feed(rdf.encode(), "https://g.example/") or []] == [] or True
+    one = parse_feed(rdf.encode(), "https://gazette.example/rdf")
+    assert one is not None and one.items[0].link == "https://gazette.example/r"
+    assert parse_feed(home_page().encode(), "https://gazette.example/") is None
+    page = home_page(("application/rss+xml", "/rss"), ("text/css", "/x.css"))
+    assert announced_feeds(page, "https://gazette.example/news/") == ["https://gazette.example/rss"]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30m", 1800), ("2h", 7200), ("1d", 86400), ("90s", 90), ("15", 900)]
+)
+def test_every(text: str, seconds: int) -> None:
+    assert parse_every(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "often", "10s", "-5m", "3w"])
+def test_a_bad_every_is_refused(text: str) -> None:
+    with pytest.raises(IngestError, match="--every"):
+        parse_every(text)
+
+
+# --- the command line -----------------------------------------------------------------------
+def test_the_commands_print_the_documented_json(site: Site, tmp_path: Path) -> None:
+    tram = site.page("/news/tram", article_page("Tram line approved", TRAM, date="2025-03-04"))
+    feed = site.feed(
+        "/feed.xml",
+        rss(
+            [
+                Entry("Tram", tram, day("2025-03-04")),
+                Entry("Gone", site.url("/x"), day("2025-03-04")),
+            ]
+        ),
+    )
+    env = {"ASSISTANT_DATA_DIR": str(tmp_path / "data"), "ASSISTANT_LLM": "extractive"}
+    dry = run_cli("ingest", "--dry-run", "--json", tram, env=env)
+    assert dry.returncode == 0, dry.stderr
+    (row,) = [json.loads(line) for line in dry.stdout.splitlines()]
+    assert {k: row[k] for k in ("origin", "title", "source", "date", "url")} == {
+        "origin": tram,
+        "title": "Tram line approved",
+        "source": SITE_NAME,
+        "date": "2025-03-04",
+        "url": tram,
+    }
+    assert "Morrow Rail" in row["text"] and "cookie" not in row["text"]
+    assert not (tmp_path / "data").exists(), "a dry run stores nothing"
+    followed = run_cli("follow", feed, "--every", "2h", "--json", env=env)
+    assert followed.returncode == 0, followed.stderr
+    assert json.loads(followed.stdout) == {
+        "url": feed,
+        "new": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "failed": [{"url": site.url("/x"), "error": f"{site.url('/x')}: HTTP 404 Not Found"}],
+    }
+    refreshed = run_cli("refresh", "--json", env=env)
+    assert refreshed.returncode == 0, refreshed.stderr
+    (one,) = json.loads(refreshed.stdout)["feeds"]
+    assert (one["new"], one["unchanged"], len(one["failed"])) == (0, 0, 1)
+    (listed,) = json.loads(run_cli("feeds", "--json", env=env).stdout)
+    assert listed["url"] == feed and listed["articles"] == 1 and listed["every"] == 7200
+    assert listed["last_fetch"] and listed["next_fetch"] and listed["title"] == f"{SITE_NAME}: News"
+    bad = run_cli("follow", site.url("/about-nothing"), env=env)
+    assert (
+        bad.returncode == 1
+        and bad.stderr.strip() == f"error: {site.url('/about-nothing')}: HTTP 404 Not Found"
+    )
+    assert run_cli("unfollow", feed, env=env).returncode == 0
+    assert json.loads(run_cli("feeds", "--json", env=env).stdout) == []
+    assert run_cli("unfollow", feed, env=env).returncode == 1
