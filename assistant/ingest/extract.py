@@ -62,21 +62,28 @@ def extract_page(html: str, *, url: str = "", fallback_date: str = "") -> Page |
 
 
 def publication_date(html: str, url: str, fallback: str = "") -> str:
-    """htmldate's original publication day, else the fallback's, else the URL's, else
-    "unknown"."""
-    found = ""
-    try:
-        from htmldate import find_date
+    """The page's original publication day as its markup states it (htmldate: meta tags,
+    JSON-LD, `<time>`, the URL), else the fallback (a feed's date), else htmldate's
+    extensive search of the text, else "unknown".
 
-        found = find_date(html, url=url or None, original_date=True) or ""
-    except (ValueError, RecursionError):  # htmldate refuses some malformed pages
-        found = ""
+    The extensive search comes after the feed's date because it guesses: a page with no
+    date but a footer saying "© 2025" gets 2025-01-01 from it."""
     return (
-        parse_date(found)
+        _find_date(html, url, extensive=False)
         or (parse_date(fallback) if fallback else None)
-        or (url_date(url) if url else None)
+        or _find_date(html, url, extensive=True)
         or UNKNOWN_DATE
     )
+
+
+def _find_date(html: str, url: str, *, extensive: bool) -> str | None:
+    from htmldate import find_date
+
+    try:
+        found = find_date(html, url=url or None, original_date=True, extensive_search=extensive)
+    except (ValueError, RecursionError):  # htmldate refuses some malformed pages
+        return None
+    return parse_date(found) if found else (url_date(url) if url else None)
 
 
 def _trafilatura(html: str, url: str) -> Any:

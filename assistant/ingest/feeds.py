@@ -71,10 +71,11 @@ def _item(entry: Any, feed_url: str) -> Item | None:
     if not link:
         return None
     link = urljoin(feed_url, link)
-    stamp = entry.get("published_parsed") or entry.get("updated_parsed")
+    # dict.get: feedparser's own get() maps a missing "updated" to "published", and warns.
+    stamp = dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
     date = time.strftime("%Y-%m-%d", stamp) if stamp else ""
     title = " ".join(str(entry.get("title") or "").split())
-    changed = f"{entry.get('updated', '')}|{entry.get('published', '')}"
+    changed = f"{dict.get(entry, 'updated', '')}|{dict.get(entry, 'published', '')}"
     fingerprint = hashlib.sha256(f"{link}|{title}|{changed}".encode()).hexdigest()[:16]
     return Item(key=guid or link, link=link, title=title, date=date, fingerprint=fingerprint)
 

@@ -271,9 +271,9 @@ def _credit(sub: Subscription, article_id: str) -> None:
         sub.articles.append(article_id)
 
 
-def follower(settings: Settings) -> Follower:
+def follower(settings: Settings, ingestor: IngestorFactory | None = None) -> Follower:
     """The follower of `settings`' data folder; the store and embedding model open only
-    when a pass has articles to store."""
+    when a pass has articles to store (or `ingestor` builds one on the caller's store)."""
 
     def make() -> Ingestor:
         from ..models.embedders import make_embedder
@@ -286,4 +286,4 @@ def follower(settings: Settings) -> Follower:
         max_bytes=int(settings.max_file_mb * 1_000_000),
         max_redirects=settings.fetch_max_redirects,
     )
-    return Follower(Subscriptions(settings.data_dir), fetcher, make)
+    return Follower(Subscriptions(settings.data_dir), fetcher, ingestor or make)

@@ -40,12 +40,13 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 
-from ..core import Assistant
 from ..base.config import Settings
 from ..base.errors import AssistantError, ConfigError
-from ..retrieval.filters import Filters
 from ..base.phrases import EXTRACTIVE_LABEL
 from ..base.schema import Answer, StoredArticle
+from ..core import Assistant
+from ..ingest.subscriptions import Subscriptions
+from ..retrieval.filters import Filters
 from .render import (
     EMPTY_SOURCES,
     GONE,
@@ -329,7 +330,7 @@ class Handlers:
         examples = [[q] for q in example_questions(articles)]
         return (
             render_articles_table(articles),
-            render_articles_line(articles),
+            render_articles_line(articles) + refreshed_line(self.assistant.settings.data_dir),
             gr.Dropdown(choices=outlets),
             gr.Dropdown(choices=readable, value=None),
             gr.Dataset(samples=examples, visible=bool(examples)),
@@ -609,7 +610,12 @@ def serve(
     say(f"serving the web chat on {url}")
     say(f"answerer: {assistant.mode} ({_answerer(assistant.mode)})")
     say("press Ctrl+C to stop")
-    app.block_thread()
+    refresher = start_refresher(assistant, settings, say)
+    try:
+        app.block_thread()
+    finally:
+        if refresher is not None:
+            refresher.stop()
 
 
 def seed(assistant: Assistant, settings: Settings, say: Callable[[str], None]) -> None:
@@ -643,6 +649,38 @@ def _records(path: Path) -> int:
         return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
     except (OSError, UnicodeDecodeError):
         return 1
+
+
+def refreshed_line(data_dir: Path) -> str:
+    """When followed feeds last brought articles in (empty when nothing is followed)."""
+    import html
+    from datetime import datetime
+
+    try:
+        state = Subscriptions(data_dir).load()
+    except AssistantError:
+        return ""
+    if not state.feeds:
+        return ""
+    last = state.last_refresh()
+    when = datetime.fromtimestamp(last).astimezone().strftime("%Y-%m-%d %H:%M %Z") if last else ""
+    feeds = f"{len(state.feeds)} followed feed{'s' * (len(state.feeds) != 1)}"
+    text = f"{feeds}, last refreshed {when}" if when else f"{feeds}, not refreshed yet"
+    return f'<div class="feed-refresh" id="feed-refresh">{html.escape(text)}</div>'
+
+
+def start_refresher(assistant: Assistant, settings: Settings, say: Callable[[str], None]) -> Any:
+    """The background feed refresher over the page's own store and model (None when off)."""
+    if not settings.serve_refresh:
+        return None
+    from ..ingest.follow import follower
+    from ..ingest.pipeline import Ingestor
+    from ..ingest.schedule import Refresher
+
+    def ingestor() -> Ingestor:
+        return Ingestor(settings, assistant.store, assistant.embedder)
+
+    return Refresher(follower(settings, ingestor), say=say).start()
 
 
 def _answerer(mode: str) -> str:
