@@ -192,19 +192,25 @@ def snapshot(data_dir: Path) -> Snapshot:
 
 
 def bm25_problems(store: Store, ids: set[str]) -> list[str]:
-    """The index served now must match the collection's (count, revision) and hold exactly
-    its chunks, and be the only one saved, under that revision."""
-    count, revision = store.count(), store._revision()
+    """The index served now must match the collection's revision and hold exactly its
+    chunks, and the only copy saved must be the current layout's."""
+    state = store.lexical_state()
     rows = store._lexical_index()
     problems = []
-    if (rows.count, rows.revision) != (count, revision):
-        problems.append(f"bm25 state {rows.count}/{rows.revision} != {count}/{revision}")
-    if len(rows.ids) != count or set(rows.ids) != ids:
-        problems.append(f"bm25 holds {len(rows.ids)} chunks, the collection {count}")
+    if (rows.count, rows.revision) != (state.count, state.revision):
+        problems.append(
+            f"bm25 state {rows.count}/{rows.revision} != {state.count}/{state.revision}"
+        )
+    if len(rows.ids) != state.count or set(rows.ids) != ids:
+        problems.append(f"bm25 holds {len(rows.ids)} chunks, the collection {state.count}")
     root = store._lexical.root
-    saved = sorted(p.name for p in root.iterdir()) if root and root.is_dir() else []
-    if saved != [f"{revision}-{count}"]:
-        problems.append(f"bm25 saved copies {saved}, expected [{revision}-{count}]")
+    saved = (
+        sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
+        if root and root.is_dir()
+        else []
+    )
+    if saved != ["index"]:
+        problems.append(f"bm25 saved copies {saved}, expected ['index']")
     return problems
 
 

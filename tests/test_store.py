@@ -11,8 +11,8 @@ import numpy as np
 from chromadb.config import Settings as ChromaSettings
 from conftest import make_settings
 
-from assistant.retrieval.filters import Filters
 from assistant.ingest.pipeline import open_store
+from assistant.retrieval.filters import Filters
 from assistant.retrieval.store import Store
 
 DIM = 384  # the embedding model's width
@@ -57,3 +57,56 @@ def test_a_chroma_server_searches_the_products_collection_exactly(
 ) -> None:
     settings = make_settings(tmp_path, chroma_url=chroma_server, collection="exact")
     _searched_exactly(open_store(settings), seed=3)
+
+
+# --- the BM25 side follows every write without a rebuild ---------------------------------
+
+
+def _write(store: Store, article: str, texts: list[str], seed: int) -> list[str]:
+    ids = [f"{article}#v1#{i}" for i in range(len(texts))]
+    metas = [
+        {"article_id": article, "title": article, "date": "2024-05-01", "source": "Wire"}
+        for _ in ids
+    ]
+    store.upsert(ids, _unit(len(ids), seed=seed), texts, metas)
+    return ids
+
+
+def _lexical_articles(store: Store, query: str) -> list[str]:
+    return [p.article_id for p, _ in store.lexical_search(query, 10, Filters())]
+
+
+def _follows_writes(reader: Store, writer: Store) -> None:
+    """`writer` adds and removes articles; `reader`, which built its index once, finds each
+    new one by a word only it contains and never serves a removed one, tokenising only
+    the chunks that changed."""
+    for n in range(30):
+        _write(writer, f"base{n}", [f"Harbour report number {n}", "Ferry timetable"], seed=n)
+    assert _lexical_articles(reader, "harbour") and reader._lexical.full_builds == 1
+    indexed = reader._lexical_index().index.indexed
+    new_ids = _write(writer, "fresh", ["The Quillorbant bridge opened", "Ferry"], seed=99)
+    assert _lexical_articles(reader, "Quillorbant") == ["fresh"]
+    assert reader._lexical_index().index.indexed - indexed == len(new_ids)
+    writer.delete(new_ids)
+    assert _lexical_articles(reader, "Quillorbant") == []
+    assert not set(new_ids) & set(reader._lexical_index().ids)
+    assert reader._lexical.full_builds == 1 and reader._lexical.repairs == 0
+    assert reader._lexical_index().count == reader.count() == 60
+
+
+def test_the_bm25_index_follows_writes_without_a_rebuild(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    _follows_writes(open_store(settings), open_store(settings))
+
+
+def test_a_second_process_on_a_chroma_server_catches_up_with_writes_it_did_not_make(
+    tmp_path: Path, chroma_server: str
+) -> None:
+    """Two app processes (two stores with their own data folders) on one Chroma server."""
+    reader = open_store(make_settings(tmp_path / "a", chroma_url=chroma_server, collection="two"))
+    writer = open_store(make_settings(tmp_path / "b", chroma_url=chroma_server, collection="two"))
+    _follows_writes(reader, writer)
+    third = open_store(make_settings(tmp_path / "a", chroma_url=chroma_server, collection="two"))
+    assert _lexical_articles(third, "harbour") and third._lexical.full_builds == 0, (
+        "a new process on the same host starts from the saved copy"
+    )

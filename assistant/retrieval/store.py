@@ -10,10 +10,13 @@ Each chunk's metadata carries its article's id, title, date, outlet, url, the
 article version it belongs to and how many chunks that version has, so an
 interrupted write is detectable (and repaired by `ingest.py`).
 
-Every write renews a revision token in the collection's metadata, so the BM25
-side (`lexical.LexicalCache`: kept, saved under `<data_dir>/bm25/` with embedded
-Chroma, or rebuilt) knows when an index it holds is stale. Which index serves
-a query is the cache's decision; the store supplies count, revision and chunks.
+Every write takes the next write sequence (kept with the revision token in the
+collection's metadata) and stamps it on the chunks it stores (`seq`); every
+deletion leaves a tombstone with its own sequence in a small side collection
+(`<name>.deleted`). So the BM25 side (`lexical.LexicalCache`, saved under
+`<data_dir>/bm25/`) of any process, on any host, catches up with the writes it
+did not make by reading only what changed. Which chunks the index holds is the
+cache's decision; the store supplies state, changes and chunks.
 """
 
 from __future__ import annotations
@@ -27,13 +30,17 @@ import numpy as np
 
 from ..base.config import Settings
 from ..base.errors import StoreError
-from .filters import Filters, date_ord
-from .lexical import LexicalCache, LexicalRows
 from ..base.schema import Passage, StoredArticle
+from .filters import Filters, date_ord
+from .lexical import ChunkRows, LexicalCache, LexicalRows, SourceState
 
 _PAGE = 2000
 #: Collection metadata key that every write through `Store` renews (see `_touch`).
 _REVISION = "revision"
+#: Collection metadata key: the last write sequence handed out (see `_begin_write`).
+_SEQUENCE = "write_seq"
+#: Suffix of the side collection that records deletions (chunk id → sequence).
+_DELETED = ".deleted"
 
 
 def fingerprint(embedding_name: str, chunk_tokens: int, overlap: int, chunker: str) -> str:
@@ -49,14 +56,15 @@ class Store:
         self.fingerprint = fingerprint_
         self.name = f"{settings.collection}-{fingerprint_}"
         self._client = _Guarded(_connect(settings), self._failure)
-        # Saved next to an embedded collection; with a server nothing is written locally.
-        root = None if settings.chroma_server() else settings.data_dir / "bm25" / self.name
-        self._lexical = LexicalCache(root)
         self._collection = self._client.get_or_create_collection(
             name=self.name,
             metadata={"hnsw:space": "cosine", **description},
             embedding_function=None,
         )
+        self._deleted = self._client.get_or_create_collection(
+            name=self.name + _DELETED, embedding_function=None
+        )
+        self._lexical = LexicalCache(settings.data_dir / "bm25" / self._place())
         self._widen_search(settings.search_ef)
 
     def _widen_search(self, breadth: int) -> None:
@@ -84,6 +92,12 @@ class Store:
             )
         return StoreError(f"Chroma ({self.location}) failed: {_short(exc)}")
 
+    def _place(self) -> str:
+        """Where the saved BM25 copy of this collection lives, under `<data_dir>/bm25/`:
+        `<name>` beside an embedded Chroma, `<host>-<port>/<name>` for a server's."""
+        server = self.settings.chroma_server()
+        return self.name if not server else f"{server[0]}-{server[1]}/{self.name}"
+
     @property
     def location(self) -> str:
         server = self.settings.chroma_server()
@@ -101,36 +115,55 @@ class Store:
         metadatas: Sequence[dict[str, Any]],
     ) -> None:
         batch = max(1, min(5000, self._client.get_max_batch_size()))
-        self._touch()
+        seq = self._begin_write()
+        stamped = [{**meta, "seq": seq} for meta in metadatas]
         for i in range(0, len(ids), batch):
             self._collection.upsert(
                 ids=list(ids[i : i + batch]),
                 embeddings=embeddings[i : i + batch],
                 documents=list(documents[i : i + batch]),
-                metadatas=list(metadatas[i : i + batch]),
+                metadatas=stamped[i : i + batch],
             )
         self._touch()
 
     def delete(self, ids: Sequence[str]) -> None:
-        if ids:
-            self._touch()
-            self._collection.delete(ids=list(ids))
-            self._touch()
+        """Delete chunks, then record their tombstones: a run killed in between leaves the
+        BM25 side holding chunks Chroma lost, which its count check repairs (never the
+        reverse, a tombstone hiding a stored chunk)."""
+        if not ids:
+            return
+        seq = self._begin_write()
+        self._collection.delete(ids=list(ids))
+        batch = max(1, min(5000, self._client.get_max_batch_size()))
+        for i in range(0, len(ids), batch):
+            part = list(ids[i : i + batch])
+            self._deleted.upsert(
+                ids=part, embeddings=[[1.0]] * len(part), metadatas=[{"seq": seq}] * len(part)
+            )
+        self._touch()
+
+    def _metadata(self) -> dict[str, Any]:
+        """The collection's metadata as the server holds it now (another process may have
+        written since this one opened it). Chroma keeps the distance function in the
+        collection's configuration; its metadata may not restate it."""
+        got = self._client.get_collection(self.name, embedding_function=None)
+        return {k: v for k, v in (got.metadata or {}).items() if not k.startswith("hnsw:")}
+
+    def _begin_write(self) -> int:
+        """Take the next write sequence and renew the revision; returns the sequence. Two
+        writers racing may take the same number: readers settle by time and count, not by
+        trusting sequences to be unique (see `lexical.LexicalCache`)."""
+        meta = self._metadata()
+        seq = int(meta.get(_SEQUENCE, 0)) + 1
+        self._collection.modify(metadata={**meta, _SEQUENCE: seq, _REVISION: uuid.uuid4().hex})
+        return seq
 
     def _touch(self) -> None:
         """Give the collection a new revision, so every process (on any machine) that holds
-        or saved a BM25 index of it knows the index is stale. Writes renew it before and
-        after: a write that dies halfway still leaves a revision no earlier index has.
-        Chroma keeps the distance function in the collection's configuration; its
-        metadata may not restate it."""
-        meta = {
-            k: v for k, v in (self._collection.metadata or {}).items() if not k.startswith("hnsw:")
-        }
+        a BM25 index of it knows to catch up. Writes renew it before and after: a write
+        that dies halfway still leaves a revision no earlier index has."""
+        meta = self._metadata()
         self._collection.modify(metadata={**meta, _REVISION: uuid.uuid4().hex})
-
-    def _revision(self) -> str:
-        got = self._client.get_collection(self.name, embedding_function=None)
-        return str((got.metadata or {}).get(_REVISION, ""))
 
     # --- reading -------------------------------------------------------------
     def count(self) -> int:
@@ -225,7 +258,7 @@ class Store:
         return {cid: float(sim) for cid, sim in zip(got["ids"], sims, strict=True)}
 
     def lexical_search(self, query: str, n: int, filters: Filters) -> list[tuple[Passage, float]]:
-        hits = self._lexical_index().search(query, n, filters)
+        hits = self._lexical.search(self, query, n, filters)
         if not hits:
             return []
         got = self._collection.get(ids=[cid for cid, _ in hits], include=["documents", "metadatas"])
@@ -235,20 +268,69 @@ class Store:
                 got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
             )
         }
-        # A chunk deleted since the index was built is skipped, not returned stale.
+        # A chunk deleted since the index caught up is skipped, not returned stale.
         return [(to_passage(cid, *found[cid]), score) for cid, score in hits if cid in found]
 
     def known_sources(self) -> list[str]:
-        return sorted({str(s) for s in self._lexical_index().sources if s})
+        return sorted(self._lexical.sources(self))
 
     def warm(self) -> None:
         """Load or build the BM25 index now (a server calls this at start, so the first
-        question does not wait for it: building takes ~25 s at 100k chunks)."""
+        question does not wait for a first build: ~25 s at 100k chunks)."""
         self._lexical_index()
 
     def _lexical_index(self) -> LexicalRows:
         """The BM25 index of the collection as it is now (see `LexicalCache`)."""
-        return self._lexical.get(lambda: (self.count(), self._revision()), self.iter_chunks)
+        return self._lexical.get(self)
+
+    # --- what the lexical cache reads (`lexical.ChunkSource`) -------------------
+    def lexical_state(self) -> SourceState:
+        got = self._client.get_collection(self.name, embedding_function=None)
+        meta = got.metadata or {}
+        return SourceState(
+            collection=str(got.id),
+            revision=str(meta.get(_REVISION, "")),
+            count=int(got.count()),
+            sequence=int(meta.get(_SEQUENCE, 0)),
+        )
+
+    def chunks_since(self, sequence: int) -> ChunkRows:
+        if sequence < 0:
+            return self.iter_chunks()
+        return self._paged(self._collection, {"seq": {"$gt": sequence}}, ["documents", "metadatas"])
+
+    def deleted_since(self, sequence: int) -> list[tuple[str, int]]:
+        where = {"seq": {"$gt": sequence}}
+        return [
+            (cid, int(meta.get("seq", 0)))
+            for cid, _, meta in self._paged(self._deleted, where, ["metadatas"])
+        ]
+
+    def chunk_ids(self) -> list[str]:
+        return [cid for cid, _, _ in self._paged(self._collection, None, [])]
+
+    def chunks_by_id(self, ids: Sequence[str]) -> ChunkRows:
+        for i in range(0, len(ids), _PAGE):
+            got = self._collection.get(
+                ids=list(ids[i : i + _PAGE]), include=["documents", "metadatas"]
+            )
+            yield from zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
+
+    @staticmethod
+    def _paged(
+        collection: Any, where: dict[str, Any] | None, include: list[str]
+    ) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(id, document or "", metadata or {}) of every record matching `where`, paged."""
+        offset = 0
+        while True:
+            got = collection.get(where=where, include=include, limit=_PAGE, offset=offset)
+            ids = got["ids"]
+            if not ids:
+                return
+            docs = got.get("documents") or [""] * len(ids)
+            metas = got.get("metadatas") or [{}] * len(ids)
+            yield from zip(ids, docs, metas, strict=True)
+            offset += len(ids)
 
     # --- other configurations -------------------------------------------------
     def stale_collections(self) -> list[tuple[str, int]]:
@@ -257,7 +339,7 @@ class Store:
         out = []
         for item in self._client.list_collections():
             name = getattr(item, "name", item)
-            if name.startswith(prefix) and name != self.name:
+            if name.startswith(prefix) and name != self.name and not name.endswith(_DELETED):
                 try:
                     out.append((name, int(self._client.get_collection(name).count())))
                 except Exception:  # an unreadable neighbour must not break this one
