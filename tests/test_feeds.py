@@ -675,3 +675,43 @@ def test_the_server_refreshes_due_feeds_in_the_background_and_says_when(
     assert "1 followed feed, last refreshed " in line and line.startswith(
         '<div class="feed-refresh"'
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("feeds", "--json"), 0),
+        (("unfollow", "https://gazette.example/feed"), 1),
+        (("follow", "https://gazette.example/feed", "--every", "5s"), 1),
+        (("follow", "file:///etc/passwd"), 1),
+        (("refresh", "--json"), 0),
+    ],
+)
+def test_feed_commands_load_no_model_when_there_is_nothing_to_store(
+    tmp_path: Path, args: tuple[str, ...], code: int
+) -> None:
+    from test_cli import ANSWERING, HEAVY, STORE, _probe
+
+    (tmp_path / "data").mkdir()
+    result, output = _probe(tmp_path / "data", *args)
+    assert result["code"] == code, output
+    assert not [m for m in result["loaded"] if m in HEAVY + ANSWERING + STORE], output
+    assert "Traceback" not in output
+
+
+def test_a_dry_run_of_a_saved_page_loads_no_store_or_model(tmp_path: Path) -> None:
+    from test_cli import ANSWERING, HEAVY, STORE, _probe
+
+    page = tmp_path / "tram.html"
+    page.write_text(article_page("Tram line approved", TRAM, date="2025-03-04"), encoding="utf-8")
+    (tmp_path / "data").mkdir()
+    result, output = _probe(tmp_path / "data", "ingest", "--dry-run", "--json", str(page))
+    assert result["code"] == 0, output
+    assert not [m for m in result["loaded"] if m in HEAVY + ANSWERING + STORE], output
+    row = json.loads(next(line for line in output.splitlines() if line.startswith("{")))
+    assert (row["title"], row["date"], row["source"]) == (
+        "Tram line approved",
+        "2025-03-04",
+        SITE_NAME,
+    )
+    assert row["origin"] == str(page) and "Accept all cookies" not in row["text"]
