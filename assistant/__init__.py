@@ -49,7 +49,6 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .core import Assistant
     from .base.config import Settings
     from .base.errors import (
         AssistantError,
@@ -59,8 +58,9 @@ if TYPE_CHECKING:
         PromptError,
         StoreError,
     )
-    from .retrieval.filters import Filters
     from .base.schema import Answer, Citation, Passage
+    from .core import Assistant
+    from .retrieval.filters import Filters
 
 
 def __getattr__(name: str) -> Any:

@@ -354,8 +354,8 @@ def check_backends(settings: Settings) -> None:
     loads (names only: nothing is opened or imported beyond numpy)."""
     from .models.chat import CHAT_PROVIDERS
     from .models.embedders import embedding_name
-    from .models.providers import split_spec
     from .models.judge import check_reranker
+    from .models.providers import split_spec
 
     split_spec(settings.llm_spec, CHAT_PROVIDERS, "answerer")
     embedding_name(settings)

@@ -10,39 +10,40 @@ result is one `Answer`. Front ends only render that `Answer`.
 
 from __future__ import annotations
 
-import difflib
-import re
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from .answer import extractive
-from .language.aliases import attributes_role, country_roles, mentions_alias
-from .answer.citations import StreamNumbering, Verified, entities, is_refusal, verify
+from .answer import across, extractive, gate
+from .answer.citations import StreamNumbering, Verified, is_refusal, verify
+from .answer.followup import History, rewrite_follow_up
+from .answer.generate import format_sources, format_sources_by_article, plain
+from .answer.prompts import prompts
 from .base.config import Settings
-from .language.dates import spoken_date
 from .base.errors import AssistantError, ModelError
-from .retrieval.filters import Filters
-from .answer.followup import History, Query, rewrite_follow_up
+from .base.phrases import REFUSAL, format_marker
+from .base.schema import Answer, Article, IngestReport, Passage
 from .ingest.pipeline import Ingestor, ProgressFactory, Reporter, open_store
+from .language.dates import DateIntent, spoken_date
+from .language.question import Intent, Query, Question, analyse
 from .models.chat import make_chat_model
 from .models.embedders import Embedder, make_embedder, similarity_embedder
-from .models.providers import describe_error
-from .base.phrases import REFUSAL, format_marker
-from .answer.prompts import prompts
 from .models.judge import Reranker, lazy_reranker, rounded
+from .models.providers import describe_error
+from .retrieval.filters import Filters
 from .retrieval.retriever import Components, Retriever
-from .base.schema import Answer, Article, IngestReport, Passage
 from .retrieval.store import Store
-from .language.text import fold, meaning_words, stem
 
 _NOT_GIVEN: Any = object()
 #: Sentences the judge reads per question, the best by similarity and word overlap first
 #: (each costs ~10 ms on 2 cores; the answer is almost always among the first 20).
 _JUDGED_SENTENCES = 24
+#: A question about the collection reads a few sentences of every relevant article.
+_JUDGED_ACROSS = 48
 
 
 class SentenceVectors:
@@ -158,61 +159,144 @@ class Assistant:
             raise AssistantError("the question is empty")
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        query = self.condense(question, history)
+        query = analyse(self.condense(question, history))
         timings["condense"] = time.perf_counter() - started
         mark = time.perf_counter()
-        passages = self.retrieve(query.search_text, filters=filters)
+        passages, note = self._evidence(query, filters)
         timings["retrieve"] = time.perf_counter() - mark
         mark = time.perf_counter()
         answer = Answer(question, "", False, self.mode, query.search_text, passages=passages)
-        generated = False
+        answer.intent, answer.note = query.intent.value, note
         ranked = self._sentences(query, passages)
+        articles = self._articles(query, passages, ranked)
         timings["judge"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        if not self._relevant(query, passages, ranked):
+        generated = False
+        if not self._answerable(query, passages, ranked, articles):
             answer.text, answer.refused = REFUSAL, True
             answer.note = self._hidden_by_filters(query, filters)
             yield REFUSAL
         elif self.chat_model is None:
-            answer.text = self._extractive(query, ranked)
+            answer.text = self._extractive(query, passages, ranked, articles)
             answer.refused = answer.text == REFUSAL
             yield answer.text
         else:
-            # The reader sees sources numbered by article while the text streams in.
-            numbering = StreamNumbering(passages)
-            parts: list[str] = []
-            for delta in self._generate(query.search_text, passages):
-                parts.append(delta)
-                if shown := numbering.feed(delta):
-                    yield shown
-            if rest := numbering.flush():
-                yield rest
-            answer.draft = answer.text = "".join(parts).strip()
+            yield from self._streamed(answer, query, passages)
             generated = True
         timings["answer"] = time.perf_counter() - mark
         mark = time.perf_counter()
         self._verify(answer)
-        if generated and answer.sentences and not any(s.supported for s in answer.sentences):
-            self._fall_back(answer, query)
+        if generated and self._unusable(answer, query):
+            self._fall_back(answer, query, articles)
         timings["verify"] = time.perf_counter() - mark
         timings["total"] = time.perf_counter() - started
         answer.timings = {k: round(v, 4) for k, v in timings.items()}
         yield answer
 
-    def _fall_back(self, answer: Answer, query: Query) -> None:
-        """A generated answer none of whose sentences the articles support is not shown:
-        the extractive answer (or the refusal) takes its place, with a note saying why."""
+    def _evidence(self, query: Question, filters: Filters | None) -> tuple[list[Passage], str]:
+        """The passages to answer from, and a note when they are not what was asked for.
+        A question about the collection reads more passages, a few from each article,
+        and "since <date>" filters by publication date; when nothing is that recent, the
+        newest relevant articles are shown instead, with a note saying so."""
+        if not query.intent.across_articles:
+            passages = self.retriever.retrieve(
+                query.search_text, self.settings.k, filters, dates=query.dates
+            )
+            return passages, ""
+        # What is new: the newest first; other kinds are ordered by the composer.
+        dates = DateIntent(order="latest" if query.intent is Intent.RECENCY else None)
+        k, per = self.settings.across_passages, self.settings.across_per_article
+
+        def wide(scope: Filters | None) -> list[Passage]:
+            return self.retriever.retrieve(
+                query.search_text, k, scope, per_article=per, dates=dates
+            )
+
+        found = wide(_since(filters, query.since))
+        note = ""
+        if not found and query.since:
+            found = wide(filters)
+            when = spoken_date(query.since)
+            note = f"No article is dated on or after {when}: the newest ones are shown."
+        return self._with_ledes(found, query), note
+
+    def _with_ledes(self, passages: list[Passage], query: Question) -> list[Passage]:
+        """The passages, and after them each article's opening passage where retrieval
+        missed it: a timeline, what is new and who reported it quote what each article
+        reports, which news states first. (A list quotes what answers, wherever it is.)"""
+        if query.intent is Intent.ENUMERATION:
+            return passages
+        have = {p.chunk_id for p in passages}
+        extra = []
+        for article in dict.fromkeys(p.article_id for p in passages):
+            chunks = self.store.article_text(article)[1]
+            if chunks and chunks[0].chunk_id not in have:
+                extra.append(chunks[0])
+        return passages + extra
+
+    def _articles(
+        self, query: Question, passages: list[Passage], ranked: list[extractive.Candidate]
+    ) -> list[str]:
+        """The articles a collection-level answer draws on ([] for a lookup)."""
+        if not query.intent.across_articles:
+            return []
+        return across.relevant_articles(query, passages, ranked)
+
+    def _answerable(
+        self,
+        query: Question,
+        passages: list[Passage],
+        ranked: list[extractive.Candidate],
+        articles: list[str],
+    ) -> bool:
+        """A lookup passes the refusal gate. A question about the collection needs a
+        relevant article, and every name it asks about somewhere in the passages; a list
+        must also pass the gate as a whole (its items answer the question)."""
+        if not query.intent.across_articles:
+            return self._relevant(query, passages, ranked)
+        if not articles or gate.absent_names(across.topic_names(query), passages):
+            return False
+        return query.intent is not Intent.ENUMERATION or self._relevant(query, passages, ranked)
+
+    def _streamed(self, answer: Answer, query: Question, passages: list[Passage]) -> Iterator[str]:
+        """A chat model's answer, streamed; the reader sees sources numbered by article
+        while the text streams in."""
+        numbering = StreamNumbering(passages)
+        parts: list[str] = []
+        for delta in self._generate(query, passages):
+            parts.append(delta)
+            if shown := numbering.feed(delta):
+                yield shown
+        if rest := numbering.flush():
+            yield rest
+        answer.draft = answer.text = "".join(parts).strip()
+
+    def _unusable(self, answer: Answer, query: Question) -> bool:
+        """A generated answer is replaced when the articles support none of its
+        sentences, or, asked for an order, its dated lines break that order."""
+        if answer.refused:
+            return False
+        if answer.sentences and not any(s.supported for s in answer.sentences):
+            return True
+        if query.intent.across_articles and not answer.citations:
+            return True
+        return not in_order([s.date for s in answer.sentences], query.intent)
+
+    def _fall_back(self, answer: Answer, query: Question, articles: list[str]) -> None:
+        """A generated answer that cannot be shown (unsupported, out of order, citing
+        nothing) gives way to the extractive answer (or the refusal), with a note."""
         phantoms = answer.phantom_citations
-        answer.text = self._extractive(query, self._sentences(query, answer.passages))
+        ranked = self._sentences(query, answer.passages)
+        answer.text = self._extractive(query, answer.passages, ranked, articles)
         answer.refused = answer.text == REFUSAL
         answer.sentences, answer.citations = [], []
         self._verify(answer)
         answer.phantom_citations += phantoms
-        answer.note = f"The answer {self.mode} wrote was not supported by the articles; " + (
-            "none of them answers this." if answer.refused else "quoting them instead."
+        answer.note = f"The answer {self.mode} wrote was not usable; " + (
+            "none of the articles answers this." if answer.refused else "quoting them instead."
         )
 
-    def _hidden_by_filters(self, query: Query, filters: Filters | None) -> str:
+    def _hidden_by_filters(self, query: Question, filters: Filters | None) -> str:
         """When the filters hid the articles that would have answered, say so: a refusal
         with no hint reads as "the collection knows nothing about this"."""
         if filters is None or filters.empty:
@@ -234,46 +318,38 @@ class Assistant:
         noun = "article about this is" if total == 1 else "articles about this are"
         return f"{total} {noun} outside the filters ({'; '.join(parts)}): widen or clear them."
 
-    def _sentences(self, query: Query, passages: list[Passage]) -> list[extractive.Candidate]:
+    def _sentences(self, query: Question, passages: list[Passage]) -> list[extractive.Candidate]:
         """The passages' quotable sentences, best first: by the judge when there is one
-        (each read with its antecedent), else by embedding similarity and word overlap."""
+        (each read with its antecedent), else by embedding similarity and word overlap.
+        A lookup keeps the judged ones only; a question about the collection keeps every
+        sentence (an article's opening one may be worth quoting unjudged)."""
         ranked = extractive.candidates(query, passages, self.vectors)
         if self.reranker is None or not ranked:
             return ranked
         judge = self.reranker
-        return extractive.judged(
-            query, ranked, lambda q, t: rounded(judge.score(q, t)), limit=_JUDGED_SENTENCES
+        across_articles = query.intent.across_articles
+        limit = _JUDGED_ACROSS if across_articles else _JUDGED_SENTENCES
+        judged = extractive.judged(
+            query, ranked, lambda q, t: rounded(judge.score(q, t)), limit=limit
         )
+        return judged + ranked[limit:] if across_articles else judged
 
     def _relevant(
-        self, query: Query, passages: list[Passage], ranked: list[extractive.Candidate]
+        self, query: Question, passages: list[Passage], ranked: list[extractive.Candidate]
     ) -> bool:
-        """The refusal gate, four checks that each must pass: every name or number the
-        user asked about occurs in a passage; a role asked of a country is that country's
-        in some passage ("Iraq's foreign minister"); a passage close in meaning shares
-        most of the question's words (light verbs left out: "took part", "held"); and,
-        with the judge, some sentence rates as answering. (The judge alone let on-topic
-        questions through that no sentence answers: seed eval refusal accuracy 0.905
-        alone, 0.952 with the name and word checks, 0.988 with the role check too, 1.0
-        once the word check stopped refusing "took part ... held" for "discussions".)"""
+        """The refusal gate (`answer/gate.py`) over these passages and judged sentences."""
         if not passages or not ranked:
             return False
-        if missing_names(query, passages):  # "the population of Basra": no Basra
-            # Even a confident judge does not outweigh a missing name: it rated "Zarif also
-            # met with al-Sudani" 5.3 for "Did Zarif meet Erdogan?" and a sentence about
-            # Qaani 7.1 for "Did Araghchi meet Erdogan in Tehran?".
-            return False
-        if unattributed_roles(query, passages):  # Iran's foreign minister for Iraq's
-            return False
-        best_dense = max(self._closeness(query, passages))
-        asked = meaning_words(query.text) or meaning_words(query.search_text)
-        coverage = max((_coverage(asked, p.text) for p in passages), default=0.0)
-        if best_dense < self.settings.refusal_threshold or coverage <= 0.5:
-            return False
         judged = [c.judge for c in ranked if c.judge is not None]
-        return not judged or max(judged) >= extractive.JUDGE_ANSWERS
+        return gate.passes(
+            query,
+            passages,
+            closeness=self._closeness(query, passages),
+            best_judge=max(judged) if judged else None,
+            threshold=self.settings.refusal_threshold,
+        )
 
-    def _closeness(self, query: Query, passages: Sequence[Passage]) -> list[float]:
+    def _closeness(self, query: Question, passages: Sequence[Passage]) -> list[float]:
         """Each passage's cosine to the question by the similarity model: the retrieval
         cosine when retrieval uses that model, else computed (passages are cached)."""
         if self.vectors.embedder is self.embedder:
@@ -281,7 +357,16 @@ class Assistant:
         vectors = self.vectors([query.search_text, *(p.text for p in passages)])
         return [float(v) for v in vectors[1:] @ vectors[0]]
 
-    def _extractive(self, query: Query, ranked: list[extractive.Candidate]) -> str:
+    def _extractive(
+        self,
+        query: Question,
+        passages: list[Passage],
+        ranked: list[extractive.Candidate],
+        articles: list[str],
+    ) -> str:
+        if query.intent.across_articles:
+            text = across.compose(query, passages, ranked, self.vectors, articles)
+            return text or REFUSAL
         limit = self.settings.extractive_sentences
         if ranked and ranked[0].judge is not None:
             chosen = extractive.select_judged(ranked, self.vectors, query, limit=limit)
@@ -293,14 +378,14 @@ class Assistant:
             return REFUSAL  # asked "when"/"how many" and no quotable sentence says it
         return extractive.compose(chosen, extractive.notes_for(query))
 
-    def _generate(self, question: str, passages: list[Passage]) -> Iterator[str]:
+    def _generate(self, query: Question, passages: list[Passage]) -> Iterator[str]:
         from langchain_core.output_parsers import StrOutputParser
         from langchain_core.prompts import ChatPromptTemplate
 
         template = ChatPromptTemplate.from_messages([("system", "{system}"), ("human", "{user}")])
         assert self.chat_model is not None  # extractive mode never generates
         chain = template | self.chat_model | StrOutputParser()
-        values = {"system": self.system_prompt(), "user": self.user_prompt(question, passages)}
+        values = {"system": self.system_prompt(), "user": self.user_prompt(query, passages)}
         try:
             yield from chain.stream(values)
         except AssistantError:
@@ -313,9 +398,21 @@ class Assistant:
             refusal=REFUSAL, citation_example=format_marker(1)
         )
 
-    def user_prompt(self, question: str, passages: Sequence[Passage]) -> str:
-        return self.prompts["answer_user"].render(
-            sources=format_sources(passages), question=question, citation_example=format_marker(1)
+    def user_prompt(self, query: Question | str, passages: Sequence[Passage]) -> str:
+        """The user message: the passages and the question; a question about the
+        collection gets them grouped by article, oldest first, with its kind's instruction."""
+        query = query if isinstance(query, Question) else analyse(query)
+        if not query.intent.across_articles:
+            return self.prompts["answer_user"].render(
+                sources=format_sources(passages),
+                question=query.search_text,
+                citation_example=format_marker(1),
+            )
+        return self.prompts["answer_across_user"].render(
+            sources=format_sources_by_article(passages),
+            question=query.search_text,
+            instruction=self.prompts[f"across_{query.intent.value}"].template,
+            citation_example=format_marker(1),
         )
 
     def _verify(self, answer: Answer) -> None:
@@ -341,7 +438,7 @@ class Assistant:
             return Query(question)
         if self.chat_model is None:
             return rewrite_follow_up(question, history)
-        lines = "\n".join(f"User: {q}\nAssistant: {_plain(a)}" for q, a in history[-3:])
+        lines = "\n".join(f"User: {q}\nAssistant: {plain(a)}" for q, a in history[-3:])
         prompt = self.prompts["condense"].render(history=lines, question=question)
         try:
             reply = self.chat_model.invoke(prompt)
@@ -351,78 +448,21 @@ class Assistant:
         return Query(text[0].strip() if text and len(text[0]) > 3 else question)
 
 
-def missing_names(query: Query, passages: Sequence[Passage]) -> list[str]:
-    """Names and numbers of the user's own words that no passage (text, title, outlet,
-    date) has; names carried from earlier turns passed this check before.
-
-    Spelling variants of longer names count as present ("Shamkhani" ~ "Shamhani"), so
-    do other names of a country ("American" ~ "US"), and dates match the passages'
-    metadata ("March 2024" ~ 2024-03-05).
-    """
-    found = fold(
-        " ".join(f"{p.title} {p.source} {_spoken_date(p.date)} {p.text}" for p in passages)
-    )
-    vocabulary = set(re.findall(r"\w+", found))
-    missing = []
-    for name in entities(query.text):
-        for part in re.split(r"[-\s]+", name):
-            if part and part not in found and not _known_as(part, found, vocabulary):
-                missing.append(part)
-    return missing
+def _since(filters: Filters | None, since: str) -> Filters | None:
+    """The filters narrowed to articles dated on or after `since` (the later of the
+    two when both set one); `filters` itself when the question names no date."""
+    if not since:
+        return filters
+    base = filters or Filters()
+    return replace(base, since=max(base.since or "", since))
 
 
-def unattributed_roles(query: Query, passages: Sequence[Passage]) -> list[str]:
-    """Roles of a country the user asked about ("Iraq's foreign minister") that no passage
-    gives to that country. The judge rated "Iranian Foreign Minister Abbas Araghchi met
-    with Iraq's National Security Advisor" 6.9 for "What is the name of Iraq's foreign
-    minister?": both words are there, but the minister is another country's."""
-    roles = country_roles(query.text)
-    if not roles:
-        return []
-    found = fold(" ".join(f"{p.title}. {p.text}" for p in passages))
-    return [f"{c}'s {' '.join(r)}" for c, r in roles if not attributes_role(c, r, found)]
-
-
-def _coverage(asked: list[str], text: str) -> float:
-    """Share of the question's content words (by stem) that a passage has, counting
-    spelling variants and other names of a country as had."""
-    found = fold(text)
-    vocabulary = set(re.findall(r"\w+", found))
-    stems = {stem(w) for w in vocabulary}
-    by_stem = {stem(w): w for w in asked}
-    hits = sum(s in stems or _known_as(w, found, vocabulary) for s, w in by_stem.items())
-    return hits / len(by_stem) if by_stem else 0.0
-
-
-def _known_as(word: str, found: str, vocabulary: set[str]) -> bool:
-    """A word absent as written that the text has in another form."""
-    return _close_spelling(word, vocabulary) or mentions_alias(word, found)
-
-
-def _close_spelling(word: str, vocabulary: set[str]) -> bool:
-    if len(word) < 6 or word.isdigit():
-        return False
-    return bool(difflib.get_close_matches(word, vocabulary, n=1, cutoff=0.85))
-
-
-def _spoken_date(iso: str) -> str:
-    """'2024-03-05' -> '2024-03-05 March 5, 2024' so month names in questions match."""
-    return f"{iso} {spoken_date(iso)}"
-
-
-def format_sources(passages: Sequence[Passage]) -> str:
-    """Numbered passages with title, outlet and date; text fenced so it reads as data."""
-    blocks = []
-    for n, p in enumerate(passages, 1):
-        meta = " — ".join(x for x in (p.source, p.date if p.date != "unknown" else "") if x)
-        body = p.text.replace("<<<", "« ").replace(">>>", " »")  # a passage cannot close its fence
-        blocks.append(
-            f'{format_marker(n)} "{p.title}"'
-            + (f" ({meta})" if meta else "")
-            + f"\n<<<\n{body}\n>>>"
-        )
-    return "\n\n".join(blocks)
-
-
-def _plain(answer: str) -> str:
-    return re.sub(r"\s*\[\d+(?:\s*,\s*\d+)*\]", "", answer)[:500]
+def in_order(days: Sequence[str], intent: Intent) -> bool:
+    """Whether dated lines keep the order the question asked for: oldest first for a
+    timeline, newest first for what is new (undated lines are not ordered)."""
+    dated = [d for d in days if d]
+    if intent is Intent.TIMELINE:
+        return dated == sorted(dated)
+    if intent is Intent.RECENCY:
+        return dated == sorted(dated, reverse=True)
+    return True

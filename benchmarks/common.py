@@ -28,8 +28,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from assistant.base.config import Settings  # noqa: E402
-from assistant.evaluate.scoring import percentile  # noqa: E402
 from assistant.base.schema import Article  # noqa: E402
+from assistant.evaluate.scoring import percentile  # noqa: E402
 
 SEEDS = REPO / "seeds"
 REALTIMEQA = (REPO.parent / "shared" / "benchmarks" / "realtimeqa").resolve()

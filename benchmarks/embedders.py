@@ -39,8 +39,8 @@ SCORER = "local:all-MiniLM-L6-v2"  # the mc scorer's tie-breaker, whatever the m
 
 def week_chunks(week: rq.Week, count_tokens: Any) -> list[str]:
     """The week's chunk texts as ingest makes them: cleaned, deduplicated, sentence-packed."""
-    from assistant.ingest.chunking import chunk_article
     from assistant.base.config import Settings
+    from assistant.ingest.chunking import chunk_article
     from assistant.ingest.pipeline import text_hash
     from assistant.ingest.sources import load
 

@@ -81,8 +81,8 @@ def candidates(data: Path, cache: Path) -> list[dict[str, Any]]:
     saved = cache / "candidates.jsonl"
     if saved.is_file():
         return rq.read_jsonl(saved)
-    from assistant.core import Assistant
     from assistant.base.config import Settings
+    from assistant.core import Assistant
     from assistant.models.embedders import make_embedder
     from assistant.retrieval.retriever import Components, Retriever
 
@@ -186,9 +186,9 @@ def _cascade(
     """The late order over every candidate, its head re-ordered by the judge: alone
     (`late>judge`), or fused with the late order by the product's own retriever
     (`late>both`, what ASSISTANT_LATE_RERANKER does)."""
+    from assistant.base.schema import Passage
     from assistant.models.judge import judged_order
     from assistant.retrieval.retriever import Components, Retriever
-    from assistant.base.schema import Passage
 
     if kind == "late>both":
         unused = cast(Any, None)  # re-ordering touches neither the store nor the embedder

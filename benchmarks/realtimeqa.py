@@ -225,8 +225,8 @@ class Stores:
 
 
 def build_stores(week: Week, scorer: Scorer, tmp: Path, names: set[str]) -> Stores:
-    from assistant.core import Assistant
     from assistant.base.config import Settings
+    from assistant.core import Assistant
 
     kinds = {VARIANTS[n][0] for n in names}
     settings = Settings(_env_file=None, data_dir=tmp / "product", collection=f"rtqa_{week.name}")  # type: ignore[call-arg]
@@ -272,9 +272,9 @@ def tutorial_store(week: Week, docs: list[Any], scorer: Scorer, tmp: Path) -> An
 def cross_store(week: Week, docs: list[Any], scorer: Scorer, settings: Any) -> Any:
     """The tutorial's raw chunks written into a product store, with each article's
     cleaned metadata (date, outlet, title), so hybrid retrieval can run over them."""
-    from assistant.retrieval.filters import date_ord
     from assistant.ingest.pipeline import open_store
     from assistant.ingest.sources import from_record
+    from assistant.retrieval.filters import date_ord
 
     meta = {}
     for a in week.articles:

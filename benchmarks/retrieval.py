@@ -35,11 +35,11 @@ import numpy as np
 from common import log
 
 from assistant.ingest.chunking import chunk_article
-from assistant.retrieval.filters import date_ord
 from assistant.ingest.pipeline import open_store
-from assistant.models.embedders import make_embedder
-from assistant.retrieval.retriever import Retriever
 from assistant.language.text import sentence_spans
+from assistant.models.embedders import make_embedder
+from assistant.retrieval.filters import date_ord
+from assistant.retrieval.retriever import Retriever
 
 OUTLETS = ["Reuters", "AP", "BBC", "CNN", "Al Jazeera", "The Guardian", "NPR", "DW"]
 TARGETS_MS = {10_000: 50.0, 100_000: 200.0}

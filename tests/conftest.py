@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from servers import free_port
 
-from assistant.core import Assistant
 from assistant.base.config import Settings
+from assistant.core import Assistant
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"

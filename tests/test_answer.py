@@ -14,11 +14,11 @@ import pytest
 from conftest import make_settings, run_cli
 
 from assistant.answer import extractive
-from assistant.core import Assistant, format_sources, missing_names, unattributed_roles
-from assistant.language.dates import mentions_date
-from assistant.base.errors import PromptError
-from assistant.retrieval.filters import Filters
 from assistant.answer.followup import Query, rewrite_follow_up
+from assistant.answer.gate import missing_names, unattributed_roles
+from assistant.answer.generate import format_sources
+from assistant.answer.prompts import load_prompt, variables
+from assistant.base.errors import PromptError
 from assistant.base.phrases import (
     CITATION_PATTERN,
     EXTRACTIVE_LABEL,
@@ -27,9 +27,12 @@ from assistant.base.phrases import (
     RESOLVED_DATE,
     derived,
 )
-from assistant.answer.prompts import load_prompt, variables
 from assistant.base.schema import Answer, Passage
+from assistant.core import Assistant
+from assistant.language.dates import mentions_date
+from assistant.language.question import analyse
 from assistant.language.text import meaning_words
+from assistant.retrieval.filters import Filters
 
 ZARIF = "003_5636c687975dd817"
 BAGHERI_2023 = "000_096cb9fdbfc8fb30"
@@ -180,7 +183,7 @@ def test_a_wanted_date_or_amount_must_be_in_the_quote(
     question: str, sentence: str, lacks: bool
 ) -> None:
     chosen = [extractive.Candidate(1, sentence, 1.0, 1.0)]
-    assert extractive.lacks_answer_type(Query(question), chosen) is lacks
+    assert extractive.lacks_answer_type(analyse(question), chosen) is lacks
 
 
 def test_a_when_question_quotes_the_dated_sentences(assistant: Assistant) -> None:
@@ -224,7 +227,7 @@ def test_a_country_counts_as_named_under_any_of_its_names(
 ) -> None:
     text = "The US envoy spoke."
     passage = Passage("a#0", "a", text, "Troops", "2024-01-01", "", "", 0, len(text))
-    assert missing_names(Query(question), [passage]) == missing
+    assert missing_names(analyse(question), [passage]) == missing
 
 
 @pytest.mark.parametrize(
@@ -245,7 +248,7 @@ def test_a_role_asked_of_one_country_is_not_answered_with_anothers(
         "Mexico's foreign affairs office."
     )
     passage = Passage("a#0", "a", text, "Talks", "2024-01-01", "", "", 0, len(text))
-    assert unattributed_roles(Query(question), [passage]) == unattributed
+    assert unattributed_roles(analyse(question), [passage]) == unattributed
 
 
 def test_asked_one_countrys_minister_the_other_countrys_is_no_answer(

@@ -26,7 +26,7 @@ OWNERS = {
     "chromadb": {"retrieval.store"},
     "gradio": {"web.app"},
     "openai": set(),
-    "langchain_openai": {"models.chat"},
+    "langchain_openai": {"models.chat", "models.embedders"},
     "sentence_transformers": {"models.embedders"},
     "llama_cpp": {"models.chat"},
     "onnxruntime": {"models.packaged"},  # imported with its telemetry off

@@ -20,9 +20,9 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, sync_playwright
 from web_helpers import running_app, seeded_assistant
 
-from assistant.core import Assistant
 from assistant.base.phrases import REFUSAL
-from assistant.web.app import example_questions
+from assistant.core import Assistant
+from assistant.web.examples import example_questions
 from assistant.web.timeline import FIG_WIDTH_PX, label_px
 
 pytestmark = pytest.mark.slow

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import SEEDS
 
-from assistant.ingest.clean import clean_article
-from assistant.language.dates import parse_date, url_date
 from assistant.base.errors import IngestError
+from assistant.ingest.clean import clean_article
 from assistant.ingest.sources import decode, from_html, load
+from assistant.language.dates import parse_date, url_date
 
 EXPECTED: dict[str, tuple[str, str, str]] = {
     "000_096cb9fdbfc8fb30": (

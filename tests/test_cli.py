@@ -33,7 +33,12 @@ HEAVY = (
     "gradio",
 )
 #: Modules of the package that belong to answering (the reranker, the pipeline, the web).
-ANSWERING = ("assistant.models.judge", "assistant.core", "assistant.retrieval.retriever", "assistant.web.app")
+ANSWERING = (
+    "assistant.models.judge",
+    "assistant.core",
+    "assistant.retrieval.retriever",
+    "assistant.web.app",
+)
 #: Libraries that a refused argument or `--help` must not reach either.
 STORE = ("chromadb",)
 WATCHED = HEAVY + ANSWERING + STORE + ("pydantic", "numpy")

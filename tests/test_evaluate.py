@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from assistant.base.errors import AssistantError
+from assistant.base.schema import Answer, Citation, Evidence, Passage, SentenceCheck
 from assistant.evaluate import (
     METRICS,
     EvalError,
@@ -28,7 +29,6 @@ from assistant.evaluate import (
     summarize,
     write_reports,
 )
-from assistant.base.schema import Answer, Citation, Evidence, Passage, SentenceCheck
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS_YAML = ROOT / "evals" / "seeds.yaml"
@@ -447,8 +447,8 @@ def test_broken_retriever_misses_the_gate(seeded_settings, tmp_path):
     assistant.ensure_seeded()
     real = assistant.retriever.retrieve
 
-    def worst_first(question, k, filters=None):
-        return real(question, 40, filters)[::-1][:k]
+    def worst_first(question, k, filters=None, **options):
+        return real(question, 40, filters, **options)[::-1][:k]
 
     assistant.retriever.retrieve = worst_first  # type: ignore[method-assign]
     run = evaluate(assistant, load_questions(SEEDS_YAML), progress=False)

@@ -32,10 +32,11 @@ from servers import (
     real_llama_server,
 )
 
-from assistant.core import Assistant, format_sources
+from assistant.answer.generate import format_sources
 from assistant.base.errors import AssistantError
-from assistant.retrieval.filters import Filters
 from assistant.base.schema import Answer
+from assistant.core import Assistant
+from assistant.retrieval.filters import Filters
 
 # --- helpers ----------------------------------------------------------------------------
 

@@ -20,8 +20,8 @@ from conftest import SEEDS, free_port, make_settings, run_cli
 
 from assistant.core import Assistant
 from assistant.ingest.chunking import chunk_article, chunk_header
-from assistant.retrieval.filters import Filters
 from assistant.ingest.sources import from_text
+from assistant.retrieval.filters import Filters
 
 SEED_IDS = sorted(p.stem for p in SEEDS.glob("*.txt"))
 

@@ -34,10 +34,10 @@ from servers import (
     real_llama_server,
 )
 
-from assistant.core import Assistant
 from assistant.answer.citations import parse_markers, verify
 from assistant.base.errors import AssistantError, ModelError
 from assistant.base.schema import Answer
+from assistant.core import Assistant
 from assistant.language.text import content_stems
 
 pytestmark = pytest.mark.slow

@@ -18,12 +18,12 @@ from unicodedata import category
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from assistant.ingest.chunking import chunk_article
-from assistant.language.text import approx_tokens
 from assistant.answer.citations import drop_phantoms, parse_markers, verify
-from assistant.ingest.clean import _FURNITURE, _UUID, INVISIBLE, clean_article
 from assistant.base.phrases import CITATION_PATTERN
 from assistant.base.schema import Article, Passage
+from assistant.ingest.chunking import chunk_article
+from assistant.ingest.clean import _FURNITURE, _UUID, INVISIBLE, clean_article
+from assistant.language.text import approx_tokens
 
 FAST = settings(
     max_examples=120,

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from assistant.base.errors import ConfigError
+from assistant.base.schema import Passage
 from assistant.models.judge import (
     PACKAGED_RERANKERS,
     CrossEncoder,
@@ -23,7 +24,6 @@ from assistant.models.judge import (
     packaged_reranker_dir,
 )
 from assistant.retrieval.retriever import Components, Retriever
-from assistant.base.schema import Passage
 
 SPEC = "local:ms-marco-MiniLM-L-12-v2"
 LATE = "local:answerai-colbert-small-v1"

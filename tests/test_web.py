@@ -30,7 +30,6 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from web_helpers import free_port, make_settings, running_app, seeded_assistant
 
-from assistant.core import Assistant
 from assistant.base.errors import AssistantError, ConfigError
 from assistant.base.phrases import EXTRACTIVE_LABEL, REFUSAL
 from assistant.base.schema import (
@@ -41,19 +40,19 @@ from assistant.base.schema import (
     SentenceCheck,
     StoredArticle,
 )
+from assistant.core import Assistant
 from assistant.web.app import (
     CUT_OFF,
     Handlers,
     Session,
     count_articles,
     cut_off,
-    example_questions,
     make_filters,
     name_uploads,
     parse_auth,
-    question_for,
     seed,
 )
+from assistant.web.examples import example_questions
 from assistant.web.render import (
     articles_line,
     body_without_title,
@@ -368,23 +367,25 @@ def test_articles_table_and_count_line() -> None:
     assert articles_line([]).startswith("No articles loaded")
 
 
-def test_examples_come_from_the_newest_titles_not_from_code() -> None:
+def test_examples_ask_what_a_reader_of_this_collection_would() -> None:
+    """A timeline of the subject its titles repeat most, what is new in its newest
+    week, and who reported its second subject: all drawn from the stored articles."""
     rows = [
-        StoredArticle("a", "Old story", "2019-01-01", "", "", 1),
-        StoredArticle("b", "Port reopens after storm", "2025-02-07", "", "", 1),
-        StoredArticle("c", "Undated piece", "unknown", "", "", 1),
-        StoredArticle("d", "Is the bridge safe?", "2024-05-01", "", "", 1),
+        StoredArticle("a", "Harbor Board meets on Port dredging", "2019-01-01", "", "", 1),
+        StoredArticle("b", "Port reopens after Storm", "2025-02-07", "", "", 1),
+        StoredArticle("c", "Undated piece on the Harbor Board", "unknown", "", "", 1),
+        StoredArticle("d", "Storm closes Port again", "2024-05-01", "", "", 1),
         StoredArticle("e", "", "2025-03-01", "", "", 1),
     ]
     assert example_questions(rows, 3) == [
-        "What happened: Port reopens after storm?",
-        "Is the bridge safe?",
-        "What happened: Old story?",
+        "What happened with Port, in order?",
+        "What is new since February 23, 2025?",
+        "Which outlets reported on Harbor?",
     ]
-    assert question_for(" Talks  end. ") == "What happened: Talks end?"
+    assert example_questions([StoredArticle("x", "One story", "unknown", "", "", 1)]) == []
     # No seed vocabulary in the page's code: the product serves any beat.
-    for module in ("web.py", "web_render.py", "web_timeline.py"):
-        code = (Path(__file__).parent.parent / "assistant" / module).read_text()
+    for module in ("app.py", "render.py", "timeline.py", "examples.py"):
+        code = (Path(__file__).parent.parent / "assistant" / "web" / module).read_text()
         for name in ("Zarif", "Bagheri", "Araghchi", "Baghdad", "Iran"):
             assert name not in code, f"{module} names {name}"
 

@@ -1,1 +1,3 @@
-"""Answering: citations and their checks, the extractive composer, follow-ups, prompts, the refusal gate."""
+"""Answering: citations and their checks, the extractive and across-the-collection
+composers, follow-ups, prompts, the refusal gate.
+"""

@@ -17,14 +17,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .citations import EmbedFn, entities
-from ..language.dates import MONTH as _MONTH
-from ..language.dates import WEEKDAY as _WEEKDAY
-from ..language.dates import date_intent, describe, mentions_date, resolve, spoken_date, to_date
-from .followup import Query
 from ..base.phrases import REPORTED_BY, REPORTED_ON, RESOLVED_DATE, derived, format_marker
 from ..base.schema import Passage
+from ..language.dates import MONTH as _MONTH
+from ..language.dates import WEEKDAY as _WEEKDAY
+from ..language.dates import describe, mentions_date, resolve, spoken_date, to_date
+from ..language.question import Question
 from ..language.text import content_stems, fold, sentence_spans
+from .citations import EmbedFn, entities
 
 _DATEISH = re.compile(
     rf"\b(?:(?:19|20)\d{{2}}|{_MONTH}|{_WEEKDAY}"
@@ -72,7 +72,7 @@ _ANAPHORIC = re.compile(
 )
 
 
-def candidates(query: Query, passages: Sequence[Passage], embed: EmbedFn) -> list[Candidate]:
+def candidates(query: Question, passages: Sequence[Passage], embed: EmbedFn) -> list[Candidate]:
     """Every usable sentence of the passages, scored against the question."""
     pieces: list[tuple[int, str, str, int]] = []
     for n, passage in enumerate(passages, 1):
@@ -93,7 +93,7 @@ def candidates(query: Query, passages: Sequence[Passage], embed: EmbedFn) -> lis
     c_stems = content_stems(" ".join(query.carried)) - q_stems
     weight = len(q_stems) + 0.5 * len(c_stems)
     q_names = entities(own)
-    wants = _wants(own)
+    wants = query.wants
     about = _about_referent(query, passages)
     out = []
     for (n, text, previous, start), sim in zip(pieces, sims, strict=True):
@@ -136,7 +136,7 @@ JUDGE_CROSS_MARGIN = 1.0
 
 
 def judged(
-    query: Query, ranked: list[Candidate], judge: JudgeFn, limit: int = 48
+    query: Question, ranked: list[Candidate], judge: JudgeFn, limit: int = 48
 ) -> list[Candidate]:
     """The best `limit` candidates scored by the judge (each sentence read with its
     antecedent), best first; ties at the judge's precision keep the blended order."""
@@ -152,7 +152,7 @@ def judged(
 _OFF_REFERENT = 0.6
 
 
-def _about_referent(query: Query, passages: Sequence[Passage]) -> list[bool]:
+def _about_referent(query: Question, passages: Sequence[Passage]) -> list[bool]:
     """Per passage: does it (or its title) name the follow-up's referent (the first
     carried subject)? All True for a question that carries nothing."""
     if not query.carried:
@@ -167,23 +167,7 @@ def _window(sentence: str, previous: str) -> str:
     return f"{previous} {sentence}" if previous and _ANAPHORIC.match(sentence) else sentence
 
 
-# "On what date", "in which month", "what year": asked for a date, like "when".
-_DATE_WORDS = re.compile(r"\b(?:what|which)\s+(?:date|day|month|year)\b", re.I)
-
-
-def _wants(question: str) -> str:
-    head = question.strip().lower()
-    if _DATE_WORDS.search(head[:40]) and "day of the week" not in head:
-        return "when"
-    for word in ("when", "who", "where", "how many", "how much", "how long"):
-        if head.startswith(word) or f" {word} " in f" {head[:40]} ":
-            return word
-    return ""
-
-
-# "When will ..." / "when does ... expire" ask about what is to come: a sentence that says
-# when something already happened does not answer them.
-_FUTURE_WHEN = re.compile(r"^\s*(?:and\s+)?when\s+(?:will|would|is|are|does|do)\b", re.I)
+# A sentence about what is to come (a "when will ..." question wants one).
 _FUTURE_WORDS = re.compile(
     r"\b(?:will|would|is expected|are expected|is scheduled|are scheduled|is due|plans? to"
     r"|next|upcoming|expires?)\b",
@@ -206,13 +190,13 @@ _DATE_NUMBER = re.compile(
 )
 
 
-def lacks_answer_type(query: Query, chosen: Sequence[Candidate]) -> bool:
+def lacks_answer_type(query: Question, chosen: Sequence[Candidate]) -> bool:
     """True when the question asks for a date ("when ...") or an amount ("how many ...",
     "how much ...") and none of the chosen sentences holds one. Quoting the closest
     sentence anyway would look like an answer while answering something else."""
-    wants = _wants(query.text)
+    wants = query.wants
     texts = [_window(c.text, c.previous) for c in chosen]
-    if wants == "when" and _FUTURE_WHEN.match(query.text):
+    if wants == "when" and query.future:
         return not any(_DATEISH.search(t) and _FUTURE_WORDS.search(t) for t in texts)
     if wants == "when":
         return not any(_DATEISH.search(t) for t in texts) and not answers_when(query, chosen)
@@ -252,7 +236,7 @@ def select(
 
 
 def select_judged(
-    ranked: list[Candidate], embed: EmbedFn, query: Query, *, limit: int
+    ranked: list[Candidate], embed: EmbedFn, query: Question, *, limit: int
 ) -> list[Candidate]:
     """The judge's best sentence, then others it also rates as answering (above its
     boundary and within `JUDGE_MARGIN` of the best), without near-duplicates. A sentence
@@ -282,7 +266,7 @@ def select_judged(
     return [pool[i] for i in chosen]
 
 
-def _from_named_outlet(query: Query, pool: list[Candidate]) -> list[Candidate]:
+def _from_named_outlet(query: Question, pool: list[Candidate]) -> list[Candidate]:
     """Asked about what a named outlet reported, quote that outlet: asked when Gulan Media
     reported a visit, the judge rates another outlet's sentence about another visit
     highest. (Outlets come from the articles' metadata, so the match is exact.)"""
@@ -291,23 +275,23 @@ def _from_named_outlet(query: Query, pool: list[Candidate]) -> list[Candidate]:
     return named or pool
 
 
-def _from_named_period(query: Query, pool: list[Candidate]) -> list[Candidate]:
+def _from_named_period(query: Question, pool: list[Candidate]) -> list[Candidate]:
     """Asked what happened in a named month or year, quote articles of that period: asked
     what two men discussed "in March 2024", the judge rates a December 2023 sentence
     saying they were to meet highest. (Dates come from the articles' metadata.)"""
-    prefix = date_intent(query.text).prefix
+    prefix = query.dates.prefix
     if not prefix:
         return pool
     dated = [c for c in pool if c.passage and c.passage.date.startswith(prefix)]
     return dated or pool
 
 
-def _dated_first(query: Query, pool: list[Candidate]) -> list[Candidate]:
+def _dated_first(query: Question, pool: list[Candidate]) -> list[Candidate]:
     """Asked "when", only sentences that say when answer: the judge rates "This visit
     follows a series of engagements" above "Zarif visited Iraq on Thursday" for "When did
     Zarif visit Iraq?". Without a dated sentence the pool stays (the report's date may
     bound a past event; `lacks_answer_type` decides)."""
-    if _wants(query.text) != "when" or _ABOUT_REPORT.search(query.text) or not pool:
+    if query.wants != "when" or query.about_report or not pool:
         return pool
     # A dated sentence far below the best is about another event ("... killed in 2020").
     return [c for c in pool if _DATEISH.search(c.text) and _near(c, pool[0])] or pool
@@ -320,17 +304,13 @@ def _near(cand: Candidate, best: Candidate) -> bool:
     return (cand.judge or 0.0) >= (best.judge or 0.0) - margin
 
 
-#: "When did <outlet> report ...": asked about the report, whose date is the article's.
-_ABOUT_REPORT = re.compile(r"\b(?:report(?:ed)?|publish(?:ed)?|write|wrote|written)\b", re.I)
-
-
-def _adds(cand: Candidate, chosen: list[Candidate], query: Query) -> bool:
+def _adds(cand: Candidate, chosen: list[Candidate], query: Question) -> bool:
     """Does a sentence answer part of the question the chosen ones do not?"""
     said = " ".join(c.window for c in chosen)
     asked = content_stems(query.text)
     if (asked & content_stems(cand.window)) - content_stems(said):
         return True
-    if _wants(query.text) in {"who", "where"} or query.text.lower().startswith("which"):
+    if query.wants in {"who", "where"} or fold(query.text).startswith("which"):
         return bool(entities(cand.text) - entities(said) - entities(query.search_text))
     return False
 
@@ -362,29 +342,14 @@ def compose(chosen: list[Candidate], annotate: Callable[[Candidate], str] | None
     return " ".join(parts)
 
 
-# "When did / was / were / has ...": asked about the past, so the date of the report that
-# tells it bounds the answer. "When will ..." asks about the future: a report date is not
-# an answer to it.
-_PAST_WHEN = re.compile(
-    r"^\s*(?:and\s+)?(?:when|(?:(?:on|in)\s+)?(?:what|which)\s+(?:date|day|month|year))"
-    r"\s+(?:did|was|were|had|has|have)\b",
-    re.I,
-)
-_OUTLET_QUESTION = re.compile(
-    r"\b(?:which|what)\s+(?:outlet|newspaper|paper|publication|site|website|media|agency)\b"
-    r"|\bwho\s+(?:reported|published|wrote)\b",
-    re.I,
-)
-
-
-def notes_for(query: Query) -> Callable[[Candidate], str] | None:
+def notes_for(query: Question) -> Callable[[Candidate], str] | None:
     """How quoted sentences are annotated for this question: resolved dates for a "when"
     question, the outlet for "which outlet reported ..."; None when nothing applies."""
-    wants_when = _wants(query.text) == "when"
-    wants_outlet = bool(_OUTLET_QUESTION.search(query.text))
+    wants_when = query.wants == "when"
+    wants_outlet = query.asks_outlet
     if not (wants_when or wants_outlet):
         return None
-    past = bool(_PAST_WHEN.match(query.text))
+    past = query.past
 
     def annotate(cand: Candidate) -> str:
         return annotated(cand.text, cand.passage, when=wants_when, past=past, outlet=wants_outlet)
@@ -419,10 +384,10 @@ def _before_stop(sentence: str, note: str) -> str:
     return f"{body[:-1]}{note}{body[-1]}" if body[-1:] in ".!?" else f"{body}{note}"
 
 
-def answers_when(query: Query, chosen: Sequence[Candidate]) -> bool:
+def answers_when(query: Question, chosen: Sequence[Candidate]) -> bool:
     """A past "when" question is answered by a dated article even when the quote names
     no date (the report's date bounds it); a future one never is."""
-    return bool(_PAST_WHEN.match(query.text)) and any(
+    return query.past and any(
         c.passage is not None and to_date(c.passage.date) is not None for c in chosen
     )
 

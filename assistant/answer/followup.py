@@ -12,57 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from ..language.question import Query
 from ..language.text import stopwords
 
 History = Sequence[tuple[str, str]]
-
-
-@dataclass(frozen=True)
-class Query:
-    """A question made standalone: the user's own words, and subjects carried from
-    earlier turns (searched for, but not required to occur in an answer); the first
-    carried subject is who the question's pronoun most likely means."""
-
-    text: str
-    carried: tuple[str, ...] = ()
-    #: The earlier question re-asked with this one's question word, when this one only
-    #: points back at it: "Who did Zarif meet?", "When was that?" -> "When did Zarif meet?"
-    re_asked: str = ""
-
-    @property
-    def search_text(self) -> str:
-        """What retrieval and the relevance judges are asked: the question with its first
-        pronoun replaced by the referent, the other carried subjects after it:
-        "What did he discuss with the president?" -> "What did Zarif discuss with the
-        president? (Baghdad)"."""
-        if self.re_asked:
-            others = [n for n in self.carried if n.lower() not in self.re_asked.lower()]
-            return f"{self.re_asked} ({', '.join(others)})" if others else self.re_asked
-        if not self.carried:
-            return self.text
-        text, used = _substitute(self.text, self.carried[0])
-        rest = self.carried[1:] if used else self.carried
-        return f"{text} ({', '.join(rest)})" if rest else text
-
-
-_SUBJECT_PRONOUN = re.compile(r"\b(he|she|they|him|her|them)\b(?!['’]s)", re.I)
-_POSSESSIVE_PRONOUN = re.compile(r"\b(his|their)\b", re.I)
-
-
-def _substitute(question: str, referent: str) -> tuple[str, bool]:
-    """The question with its first personal pronoun replaced by `referent` (a possessive
-    by "referent's"); (question, False) when it has none."""
-    match = _SUBJECT_PRONOUN.search(question)
-    possessive = _POSSESSIVE_PRONOUN.search(question)
-    if possessive and (not match or possessive.start() < match.start()):
-        start, end, name = possessive.start(), possessive.end(), f"{referent}'s"
-    elif match:
-        start, end, name = match.start(), match.end(), referent
-    else:
-        return question, False
-    return question[:start] + name + question[end:], True
 
 
 _PRONOUNS = re.compile(

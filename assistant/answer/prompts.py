@@ -24,6 +24,12 @@ EXPECTED: dict[str, frozenset[str]] = {
     "answer_system": frozenset({"refusal", "citation_example"}),
     "answer_user": frozenset({"sources", "question", "citation_example"}),
     "condense": frozenset({"history", "question"}),
+    # Questions answered across the collection: evidence grouped by article, by date.
+    "answer_across_user": frozenset({"sources", "question", "instruction", "citation_example"}),
+    "across_timeline": frozenset(),
+    "across_recency": frozenset(),
+    "across_coverage": frozenset(),
+    "across_enumeration": frozenset(),
 }
 
 
@@ -45,7 +51,7 @@ def prompt_dir() -> Traversable:
     try:
         return resources.files("assistant.prompt_files")
     except ModuleNotFoundError:  # a bare checkout on sys.path, not installed at all
-        return Path(__file__).resolve().parent.parent / "prompts"
+        return Path(__file__).resolve().parents[2] / "prompts"
 
 
 def load_prompt(name: str, directory: Traversable | None = None) -> Prompt:

@@ -1,1 +1,3 @@
-"""Base records and settings: what every layer may import (no logic that reaches a model, the store or the network)."""
+"""Base records and settings: what every layer may import (nothing here reaches a model,
+the store or the network).
+"""

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     date_ranking: bool = False
     diversify: bool = False
     refusal_threshold: float = 0.25
+    # Questions about the collection (a timeline, what is new, who reported it, a list)
+    # read this many passages, at most `across_per_article` from one article.
+    across_passages: int = 20
+    across_per_article: int = 2
     extractive_sentences: int = 3
     support_threshold: float = 0.5
 
@@ -127,7 +131,15 @@ class Settings(BaseSettings):
             raise ValueError("must be 0 or more")
         return value
 
-    @field_validator("k", "fetch_k", "search_ef", "max_per_article", "extractive_sentences")
+    @field_validator(
+        "k",
+        "fetch_k",
+        "search_ef",
+        "max_per_article",
+        "extractive_sentences",
+        "across_passages",
+        "across_per_article",
+    )
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 1:

@@ -52,6 +52,11 @@ DERIVED_PATTERN = re.compile(r"\s*⟨([^⟨⟩]*)⟩")
 RESOLVED_DATE = "{date}, counted from the article's date"
 REPORTED_ON = "reported on {date}"
 REPORTED_BY = "reported by {outlet}"
+#: Notes that open a line of an answer drawn from many articles (`answer/across.py`).
+UNDATED = "undated"
+OUTLET_NOT_GIVEN = "outlet not given"
+SOURCE_LINE = "{outlet}, {date}"
+REPORT = "{outlet}, {date}: “{title}”"
 
 
 def derived(note: str) -> str:
@@ -62,3 +67,10 @@ def derived(note: str) -> str:
 def format_marker(n: int) -> str:
     """The marker for passage `n`, e.g. ``[2]``."""
     return f"[{n}]"
+
+
+def article_count(articles: int, outlets: int) -> str:
+    """The count line of a coverage answer: "3 articles from 2 named outlets"."""
+    noun = "article" if articles == 1 else "articles"
+    named = {0: "no named outlet", 1: "1 named outlet"}.get(outlets, f"{outlets} named outlets")
+    return f"{articles} {noun} from {named}"

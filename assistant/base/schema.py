@@ -132,6 +132,9 @@ class SentenceCheck:
     # The article sentences this answer sentence rests on: (source n, start, end) in
     # that article's offsets; what a click on its [n] highlights.
     rests_on: tuple[tuple[int, int, int], ...] = ()
+    #: The day (ISO) the sentence reports: a date it names, else its first cited
+    #: article's date; "" when neither is known.
+    date: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "rests_on": [list(x) for x in self.rests_on]}
@@ -150,6 +153,9 @@ class Answer:
     refused: bool
     mode: str  # "extractive" or the model spec, e.g. "openai:gpt-4o-mini"
     standalone_question: str = ""
+    #: What kind of answer the question needed (`language.question.Intent`): "lookup",
+    #: "timeline", "recency", "coverage" or "enumeration".
+    intent: str = "lookup"
     citations: list[Citation] = field(default_factory=list)
     passages: list[Passage] = field(default_factory=list)
     sentences: list[SentenceCheck] = field(default_factory=list)
@@ -170,6 +176,7 @@ class Answer:
             "schema": ANSWER_SCHEMA,
             "question": self.question,
             "standalone_question": self.standalone_question,
+            "intent": self.intent,
             "answer": self.text,
             "refused": self.refused,
             "mode": self.mode,

@@ -56,6 +56,33 @@ def _flag(value: Any) -> bool:
 Strings = Annotated[tuple[str, ...], BeforeValidator(_strings)]
 
 
+def _iso(value: Any) -> str:
+    from datetime import date
+
+    text = str(value).strip()
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        raise ValueError("must be a date written YYYY-MM-DD") from None
+    return text
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("must be a whole number of at least 1")
+    return value
+
+
+#: The kinds of answer a turn may expect (`language.question.Intent`'s values).
+INTENTS = ("lookup", "timeline", "recency", "coverage", "enumeration")
+
+
+def _intent(value: Any) -> str:
+    if value not in INTENTS:
+        raise ValueError(f"must be one of {', '.join(INTENTS)}")
+    return str(value)
+
+
 class Turn(BaseModel):
     """One question with what a good answer looks like."""
 
@@ -67,11 +94,39 @@ class Turn(BaseModel):
     expect_none: Strings = ()  # what a right answer must not say (a drifted follow-up)
     sources: Strings = ()
     answerable: Annotated[bool, BeforeValidator(_flag)] = True
+    # Checks beyond words, for answers drawn from many articles:
+    intent: Annotated[str, BeforeValidator(_intent)] | None = None  # the kind recognised
+    dates_ascending: Annotated[bool, BeforeValidator(_flag)] = False  # dated lines in order
+    newest_first: Annotated[bool, BeforeValidator(_flag)] = False  # first citation newest
+    min_articles: Annotated[int, BeforeValidator(_count)] | None = None  # distinct cited
+    cited_since: Annotated[str, BeforeValidator(_iso)] | None = None  # every cited dated >=
+    # Scored but never tuned on: a rule that helps the rest and not these is dropped.
+    held_out: Annotated[bool, BeforeValidator(_flag)] = False
+
+    @property
+    def structural(self) -> bool:
+        """Does the turn check an answer's shape (order, spread, dates), not only words?"""
+        return bool(
+            self.intent not in (None, "lookup")
+            or self.dates_ascending
+            or self.newest_first
+            or self.min_articles
+            or self.cited_since
+        )
 
     @model_validator(mode="after")
     def _refusal_has_no_expectations(self) -> Turn:
         if not self.answerable:
-            for name in ("expect_any", "expect_all", "expect_none", "sources"):
+            for name in (
+                "expect_any",
+                "expect_all",
+                "expect_none",
+                "sources",
+                "dates_ascending",
+                "newest_first",
+                "min_articles",
+                "cited_since",
+            ):
                 if getattr(self, name):
                     raise ValueError(
                         f"'{name}' makes no sense with 'answerable: false' (a refusal is expected)"

@@ -27,8 +27,8 @@ from .scoring import (
 )
 
 if TYPE_CHECKING:  # the heavy core is imported only when a run starts
-    from ..core import Assistant
     from ..base.config import Settings
+    from ..core import Assistant
 
 Echo = Callable[[str], None]
 

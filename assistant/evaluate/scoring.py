@@ -65,6 +65,29 @@ def answer_correct(
     return all(matches(text, e) for e in expect_all)
 
 
+def shape_misses(answer: Answer, turn: Turn) -> list[str]:
+    """What an answer drawn from many articles gets wrong in its shape: the intent
+    recognised, the order of its dated lines, how many articles it cites, their dates."""
+    misses = []
+    if turn.intent and answer.intent != turn.intent:
+        misses.append(f"intent {answer.intent}, not {turn.intent}")
+    days = [s.date for s in answer.sentences if s.date]
+    if turn.dates_ascending and (len(days) < 2 or days != sorted(days)):
+        misses.append("dated lines not in ascending order")
+    cited = {c.article_id: c.date for c in answer.citations}
+    if turn.min_articles and len(cited) < turn.min_articles:
+        misses.append(f"cites {len(cited)} articles, fewer than {turn.min_articles}")
+    if turn.cited_since and any(
+        not d[:1].isdigit() or d < turn.cited_since for d in cited.values()
+    ):
+        misses.append(f"cites an article dated before {turn.cited_since}")
+    if turn.newest_first and answer.citations:
+        dates = [c.date for c in answer.citations if c.date[:1].isdigit()]
+        if not dates or answer.citations[0].date != max(dates):
+            misses.append("the first citation is not the newest")
+    return misses
+
+
 def retrieval_scores(
     ranked_ids: Sequence[str], expected: Sequence[str]
 ) -> tuple[float, float] | None:
@@ -135,6 +158,8 @@ class TurnScore:
     supported_share: float | None
     latency: float
     missing: list[str] = field(default_factory=list)  # expectations the answer lacks
+    category: str = "lookup"  # "collection" for turns that check an answer's shape
+    held_out: bool = False  # scored, never tuned on
 
     @property
     def outcome(self) -> str:
@@ -175,6 +200,10 @@ def score_turn(
             missing.append("any of: " + " | ".join(turn.expect_any))
         missing += [e for e in turn.expect_all if not matches(answer.text, e)]
         missing += [f"not: {e}" for e in turn.expect_none if matches(answer.text, e)]
+    if turn.answerable and turn.structural:
+        shape = shape_misses(answer, turn) if not answer.refused else ["refused"]
+        missing += [m for m in shape if m not in missing]
+        correct = bool(correct is not False and not shape)
     return TurnScore(
         id=item_id if turns == 1 else f"{item_id}#{index}",
         item_id=item_id,
@@ -192,6 +221,8 @@ def score_turn(
         supported_share=None if answer.refused else answer.supported_share,
         latency=float(answer.timings.get("total", latency)),
         missing=missing,
+        category="collection" if turn.structural else "lookup",
+        held_out=turn.held_out,
     )
 
 
@@ -206,6 +237,8 @@ METRICS: dict[str, str] = {
     "refusal_accuracy": "refusal decision right, both ways",
     "refused_when_should": "unanswerable questions refused",
     "answered_when_should": "answerable questions answered",
+    "collection_accuracy": "right answers to questions about the collection (order, dates, spread)",
+    "collection_held_out_accuracy": "the same, on the held-out questions only",
 }
 _ALIASES = {"recall@k": "recall_at_k", "accuracy": "answer_accuracy"}
 
@@ -222,6 +255,10 @@ def summarize(scores: Sequence[TurnScore]) -> dict[str, Any]:
         "refusal_accuracy": mean(s.refused != s.answerable for s in scores),
         "refused_when_should": mean(s.refused for s in scores if not s.answerable),
         "answered_when_should": mean(not s.refused for s in scores if s.answerable),
+        "collection_accuracy": mean(s.correct for s in scores if s.category == "collection"),
+        "collection_held_out_accuracy": mean(
+            s.correct for s in scores if s.category == "collection" and s.held_out
+        ),
     }
     latencies = [s.latency for s in scores]
     return {

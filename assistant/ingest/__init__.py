@@ -1,1 +1,3 @@
-"""Ingestion: reading sources, cleaning web text, metadata, chunking, and writing chunks to the store."""
+"""Ingestion: reading sources, cleaning web text, metadata, chunking, and writing chunks
+to the store.
+"""

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from ..language.dates import spoken_date
 from ..base.schema import Article, Chunk
+from ..language.dates import spoken_date
 from ..language.text import approx_tokens, sentence_spans
 
 TokenCounter = Callable[[Sequence[str]], list[int]]

@@ -18,8 +18,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..language.dates import MONTH, WEEKDAY_NAMES, leading_date, parse_date, url_date
 from ..base.schema import UNKNOWN_DATE
+from ..language.dates import MONTH, WEEKDAY_NAMES, leading_date, parse_date, url_date
 
 # A header line that is a date and little else: "• Sunday, 03 March 2024", "date 2025-02-07".
 _DATE_PREFIX = re.compile(

@@ -21,14 +21,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .chunking import CHUNKER_VERSION, chunk_article, chunk_header, fit_header
 from ..base.config import Settings
 from ..base.errors import IngestError
-from ..retrieval.filters import date_ord
-from ..models.embedders import Embedder, embedding_name
 from ..base.schema import Article, Chunk, IngestReport
-from .sources import expand, load
+from ..models.embedders import Embedder, embedding_name
+from ..retrieval.filters import date_ord
 from ..retrieval.store import Store, fingerprint
+from .chunking import CHUNKER_VERSION, chunk_article, chunk_header, fit_header
+from .sources import expand, load
 
 #: Called with the total number of chunks to embed; returns a per-batch callback.
 ProgressFactory = Callable[[int], Callable[[int], None]]

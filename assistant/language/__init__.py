@@ -1,1 +1,3 @@
-"""Language utilities: word folding and stemming, names and their aliases, dates in text. Pure functions, no I/O."""
+"""Language utilities: word folding and stemming, names and their aliases, dates in text,
+and the analysis of a question. Pure functions, no I/O.
+"""

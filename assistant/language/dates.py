@@ -297,3 +297,17 @@ def date_intent(question: str) -> DateIntent:
         "latest" if _LATEST.search(question) else "earliest" if _EARLIEST.search(question) else None
     )
     return DateIntent(int(years[0]) if years else None, month if years else None, order)
+
+
+def event_day(sentence: str, published: str) -> tuple[str, str]:
+    """(ISO day, how it is known) of what a news sentence reports: a day it names
+    ("text"; a relative one, "on Saturday", resolved against `published`), else the
+    article's own date ("report"), else ("", "")."""
+    for found in resolve(sentence, to_date(published)):
+        if found.granularity == "day":
+            return found.value.isoformat(), "text"
+    if (named := parse_date(sentence)) and to_date(named):
+        return named, "text"
+    if to_date(published):
+        return published, "report"
+    return "", ""

@@ -1,1 +1,3 @@
-"""Models behind small factories: embedders, the relevance judges, chat models; the one place that loads weights."""
+"""Models behind small factories: embedders, the relevance judges, chat models; the one
+place that loads weights.
+"""

@@ -1,1 +1,3 @@
-"""Retrieval: the Chroma store, the lexical index beside it, filters, and the hybrid retriever that fuses and re-ranks."""
+"""Retrieval: the Chroma store, the lexical index beside it, filters, and the hybrid
+retriever that fuses and re-ranks.
+"""

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..language.dates import parse_date
 from ..base.errors import ConfigError
+from ..language.dates import parse_date
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,11 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
+from ..base.schema import Passage
 from ..language.dates import DateIntent, date_intent
-from .filters import Filters
 from ..models.embedders import Embedder
 from ..models.judge import Reranker, judged_order
-from ..base.schema import Passage
+from .filters import Filters
 from .store import Store
 
 _RRF_K = 60
@@ -68,14 +68,26 @@ class Retriever:
         self.reranker = reranker
         self.late = late
 
-    def retrieve(self, question: str, k: int, filters: Filters | None = None) -> list[Passage]:
-        """The k best passages, best first (fewer when fewer match the filters)."""
-        ranked = self.rank(question, filters or Filters())
+    def retrieve(
+        self,
+        question: str,
+        k: int,
+        filters: Filters | None = None,
+        *,
+        per_article: int | None = None,
+        dates: DateIntent | None = None,
+    ) -> list[Passage]:
+        """The k best passages, best first (fewer when fewer match the filters), at most
+        `per_article` from one article (the setting by default). `dates` is what the
+        question says about time, when the caller has analysed it already."""
+        ranked = self.rank(question, filters or Filters(), dates)
         if self.components.diversify:
-            return diversify(ranked, k, self.max_per_article)
+            return diversify(ranked, k, per_article or self.max_per_article)
         return ranked[:k]
 
-    def rank(self, question: str, filters: Filters) -> list[Passage]:
+    def rank(
+        self, question: str, filters: Filters, dates: DateIntent | None = None
+    ) -> list[Passage]:
         """Every candidate, fused, date-aware and re-ordered by the reranker, best first;
         `Passage.score` is the fused score and `Passage.dense` the cosine to the question."""
         vector = self.embedder.embed_query(question)
@@ -96,7 +108,7 @@ class Retriever:
             for cid, score in sorted(fused.items(), key=lambda kv: -kv[1])
         ]
         ranked = self._rerank(question, ranked)
-        intent = date_intent(question)
+        intent = dates or date_intent(question)
         if self.components.dates and (intent.year or intent.order):
             # Last, so neither fusion nor the judge (which cannot see dates) undoes it.
             ranked = _by_date_intent(intent, ranked)

@@ -1,1 +1,2 @@
-"""The Gradio web page: app, HTML rendering of an Answer, the timeline figure."""
+"""The Gradio web page: the app, HTML rendering of an Answer, the timeline figure.
+"""

@@ -58,6 +58,7 @@ from .render import (
     render_panel,
     render_sources,
 )
+from .examples import example_questions
 from .timeline import short, timeline_figure, timeline_points
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,6 @@ QUEUE_PER_SLOT = 64
 RETRY_AFTER_S = 5
 BUSY = f"the assistant is busy (too many questions waiting); retry in {RETRY_AFTER_S} s"
 DATE_HINT = "YYYY-MM-DD"
-EXAMPLE_COUNT = 3
 
 CSS = """
 .src-card {border: 1px solid var(--border-color-primary); border-radius: 8px;
@@ -197,24 +197,6 @@ def name_uploads(lines: Sequence[str], paths: Sequence[str]) -> list[str]:
             line = line.replace(str(path), Path(path).name)
         out.append(line)
     return out
-
-
-def example_questions(articles: Sequence[StoredArticle], count: int = EXAMPLE_COUNT) -> list[str]:
-    """Questions about the newest stored articles, from their titles: whatever the beat,
-    each chip asks about a story the collection holds."""
-    newest = sorted(
-        (a for a in articles if a.title.strip()),
-        key=lambda a: (a.date != "unknown", a.date),
-        reverse=True,
-    )
-    questions = [question_for(a.title) for a in newest]
-    return list(dict.fromkeys(questions))[:count]
-
-
-def question_for(title: str) -> str:
-    """A headline as a question ("What happened: <headline>?"); a question stays one."""
-    title = " ".join(title.split()).rstrip(" .:;")
-    return title if title.endswith("?") else f"What happened: {title}?"
 
 
 # --- session and handlers -------------------------------------------------------------

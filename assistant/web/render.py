@@ -28,7 +28,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from ..base.phrases import CITATION_PATTERN, EXTRACTIVE_LABEL
+from ..base.phrases import CITATION_PATTERN, DERIVED_PATTERN, EXTRACTIVE_LABEL
 from ..base.schema import UNKNOWN_DATE, Answer, Citation, Evidence, SentenceCheck, StoredArticle
 
 Span = tuple[int, int]
@@ -102,7 +102,10 @@ def link_citations(escaped: str, turn: int) -> str:
 
 def render_answer(answer: Answer, turn: int) -> str:
     """The chat message: escaped text, every sentence wrapped with its id, [n] linked,
-    unsupported sentences marked, then the notes."""
+    unsupported sentences marked, then the notes. An answer drawn from many articles
+    (one dated line per event or report) is a list, each item opening with its date."""
+    if answer.intent != "lookup" and not answer.refused and answer.sentences:
+        return render_list(answer, turn) + answer_note(answer)
     text = answer.text
     parts: list[str] = []
     last = 0
@@ -114,6 +117,19 @@ def render_answer(answer: Answer, turn: int) -> str:
         last = sentence.end
     parts.append(link_citations(esc(text[last:]), turn))
     return "".join(parts) + answer_note(answer)
+
+
+def render_list(answer: Answer, turn: int) -> str:
+    """One list item per answer line: its opening note (the date, the outlet) in bold,
+    then the quoted sentence with its linked [n]."""
+    items = []
+    for i, check in enumerate(answer.sentences):
+        line = answer.text[check.start : check.end]
+        lead = DERIVED_PATTERN.match(line)
+        label = f"<b>{esc(lead.group(1))}</b> " if lead else ""
+        body = line[lead.end() :].lstrip() if lead else line
+        items.append(f'<li class="dated">{label}{_sentence(body, check, turn, i)}</li>')
+    return f'<ul class="dated-list">{"".join(items)}</ul>'
 
 
 def _sentence(text: str, check: SentenceCheck, turn: int, i: int) -> str:

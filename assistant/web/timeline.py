@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from ..language.dates import to_date
 from ..base.schema import Answer
+from ..language.dates import to_date
 
 #: Figure width (inches) and resolution: 4.4 in at 100 dpi is 440 image pixels.
 FIG_WIDTH_IN = 4.4

@@ -1,0 +1,272 @@
+"""Answers drawn from every relevant article: timelines, what is new, who reported it, lists.
+
+A lookup is answered from the best passage's sentences; the collection-level intents
+(`language.question.Intent`) need one line per article (or per event), each dated and
+cited: a timeline in date order, what is new newest first, the outlets that reported a
+story with the date and title of each report, the items every article names. This
+module builds those lines from judged sentences, offline; which articles take part
+(`relevant_articles`) is decided here too, by the names and words of the question's
+topic. Retrieving the passages and judging the sentences are the caller's.
+
+Every line starts with a computed note (⟨...⟩, `base.phrases`) saying where it sits: the
+date a sentence gives (resolved against its article's date when relative), the article's
+own date otherwise ("reported on ..."), or "undated"; the verifier recomputes each note
+from the cited articles' metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..base.phrases import (
+    OUTLET_NOT_GIVEN,
+    REPORT,
+    REPORTED_ON,
+    SOURCE_LINE,
+    UNDATED,
+    article_count,
+    derived,
+    format_marker,
+)
+from ..base.schema import Passage
+from ..language.dates import describe, event_day, resolve, spoken_date, to_date
+from ..language.question import Intent, Question
+from ..language.text import content_stems, fold, meaning_words
+from .citations import EmbedFn, entities
+from .extractive import JUDGE_ANSWERS, JUDGE_MARGIN, Candidate
+from .gate import absent_names, coverage
+
+#: At most this many lines (articles or events) in one answer.
+MAX_LINES = 12
+#: An enumeration quotes up to this many sentences of one article (each must add a name).
+ITEMS_PER_ARTICLE = 2
+#: Two sentences closer than this (cosine) on the same day are one event.
+SAME_EVENT = 0.8
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of the answer: where it sits in time, the note shown first, the quote."""
+
+    day: str  # ISO date the line is ordered by; "" when undated
+    note: str  # the computed note that opens the line
+    text: str  # the quoted sentence
+    cites: tuple[int, ...]  # passage numbers
+    stems: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Composed:
+    text: str  # the answer ("" when no article is relevant)
+    note: str  # why the answer is what it is (shown beside it), or ""
+
+
+def relevant_articles(
+    question: Question, passages: Sequence[Passage], ranked: Sequence[Candidate]
+) -> list[str]:
+    """Ids of the articles that bear on the question's topic, in the order of their first
+    passage: most of the topic's names occur in them (half or more: "which came first,
+    A's visit or B's?" is answered by an article on each; other names of a country and
+    close spellings count), or without names, most of the topic's words; an
+    enumeration's must also hold a sentence the judge rates as answering."""
+    names = topic_names(question)
+    words = meaning_words(question.topic) if not names else []
+    best = _best_judge(ranked)
+    kept = []
+    for article, own in _by_article(passages).items():
+        if names and len(absent_names(names, own)) > len(names) // 2:
+            continue
+        if words and max(coverage(words, p.text) for p in own) < 0.5:
+            continue
+        if question.intent is Intent.ENUMERATION and best.get(article, -1e9) < JUDGE_ANSWERS:
+            continue
+        kept.append(article)
+    return kept
+
+
+def topic_names(question: Question) -> list[str]:
+    """The names and numbers of the question that belong to its topic (not its "since
+    January 2025"): found in the whole question, where they are not sentence-initial."""
+    topic = fold(question.topic)
+    return sorted(n for n in entities(question.text) if n and n in topic)
+
+
+def compose(
+    question: Question,
+    passages: Sequence[Passage],
+    ranked: Sequence[Candidate],
+    embed: EmbedFn,
+    articles: Sequence[str],
+) -> str:
+    """The answer text for a collection-level question over the relevant `articles`."""
+    numbers = {p.chunk_id: n for n, p in enumerate(passages, 1)}
+    picked = _picks(question, ranked, set(articles))
+    if question.intent is Intent.COVERAGE:
+        return _coverage_text(question, picked, numbers)
+    if question.intent is Intent.RECENCY:
+        lines = [_line(c, numbers, _source_note(c.passage)) for c in picked]
+        lines.sort(key=lambda ln: ln.day, reverse=True)  # newest first
+        return _render(lines[:MAX_LINES])
+    lines = _merge([_line(c, numbers) for c in picked], embed)
+    dated = sorted((ln for ln in lines if ln.day), key=lambda ln: ln.day)
+    return _render([*dated, *(ln for ln in lines if not ln.day)][:MAX_LINES])
+
+
+def _picks(question: Question, ranked: Sequence[Candidate], articles: set[str]) -> list[Candidate]:
+    """One sentence per relevant article (an enumeration: up to `ITEMS_PER_ARTICLE`
+    answering ones, each adding a name), articles in the order of their best sentence."""
+    by_article: dict[str, list[Candidate]] = {}
+    for cand in sorted(ranked, key=_judged_first):
+        if cand.passage and cand.passage.article_id in articles:
+            by_article.setdefault(cand.passage.article_id, []).append(cand)
+    names = topic_names(question)
+    out = []
+    for own in by_article.values():
+        if question.intent is Intent.ENUMERATION:
+            out += [own[0], *_more_items(own, question)]
+        else:
+            out.append(_lede(own, question, names))
+    return out
+
+
+def _lede(own: list[Candidate], question: Question, names: Sequence[str]) -> Candidate:
+    """What an article reports, for a timeline, what is new or who reported it: its
+    first sentence (in article order) that stands on its own and names the topic (news
+    puts what happened first). A topic without names is matched by the judge instead;
+    a question with no topic ("what is new?") takes the first sentence. Its best
+    sentence when none qualifies."""
+    by_judge = not names and bool(meaning_words(question.topic))
+
+    def fits(cand: Candidate) -> bool:
+        named = not names or any(n in fold(cand.window) for n in names)
+        judged = not by_judge or cand.judge is None or cand.judge >= JUDGE_ANSWERS
+        return cand.window == cand.text and named and judged
+
+    return min((c for c in own if fits(c)), key=lambda c: c.order[1], default=own[0])
+
+
+def _more_items(own: list[Candidate], question: Question) -> list[Candidate]:
+    """Further answering sentences of one article that name someone the ones before do not."""
+    best = own[0].judge or 0.0
+    said = entities(own[0].window) | entities(question.text)
+    extra: list[Candidate] = []
+    for cand in own[1:]:
+        if len(extra) + 1 >= ITEMS_PER_ARTICLE:
+            break
+        if (cand.judge or -1e9) < max(JUDGE_ANSWERS, best - JUDGE_MARGIN):
+            break
+        if new := entities(cand.text) - said:
+            extra.append(cand)
+            said |= new
+    return extra
+
+
+def _judged_first(cand: Candidate) -> tuple[bool, float, float]:
+    return (cand.judge is None, -(cand.judge or 0.0), -cand.score)
+
+
+def _line(cand: Candidate, numbers: dict[str, int], note: str = "") -> Line:
+    assert cand.passage is not None  # candidates always come from a passage
+    day, when = event_date(cand.text, cand.passage)
+    return Line(
+        day=day,
+        note=note or when,
+        text=cand.text,
+        cites=(numbers[cand.passage.chunk_id],),
+        stems=frozenset(content_stems(cand.text)),
+    )
+
+
+def event_date(sentence: str, passage: Passage) -> tuple[str, str]:
+    """(ISO day, note) of what a sentence reports (`dates.event_day`); the note says how
+    the day is known: "March 5, 2024" (the sentence says so), "reported on March 5,
+    2024" (the article's date), or "undated"."""
+    day, known = event_day(sentence, passage.date)
+    if known == "text":
+        resolved = [r for r in resolve(sentence, to_date(passage.date)) if r.granularity == "day"]
+        return day, describe(resolved[0]) if resolved else spoken_date(day)
+    if known == "report":
+        return day, REPORTED_ON.format(date=spoken_date(day))
+    return "", UNDATED
+
+
+def _source_note(passage: Passage | None) -> str:
+    assert passage is not None
+    return SOURCE_LINE.format(
+        outlet=passage.source or OUTLET_NOT_GIVEN, date=spoken_date(passage.date) or UNDATED
+    )
+
+
+def _merge(lines: list[Line], embed: EmbedFn) -> list[Line]:
+    """One line per event: a sentence of another article on the same day saying nearly
+    the same thing joins the first line with its citation."""
+    if len(lines) < 2:
+        return lines
+    vectors = embed([ln.text for ln in lines])
+    merged: list[tuple[int, Line]] = []
+    for i, line in enumerate(lines):
+        for j, (k, kept) in enumerate(merged):
+            same = float(vectors[i] @ vectors[k]) >= SAME_EVENT or _overlap(line, kept) > 0.6
+            if line.day and line.day == kept.day and same:
+                cites = tuple(dict.fromkeys(kept.cites + line.cites))
+                merged[j] = (k, Line(kept.day, kept.note, kept.text, cites, kept.stems))
+                break
+        else:
+            merged.append((i, line))
+    return [line for _, line in merged]
+
+
+def _overlap(a: Line, b: Line) -> float:
+    return len(a.stems & b.stems) / len(a.stems | b.stems) if a.stems and b.stems else 0.0
+
+
+def _coverage_text(question: Question, picked: Sequence[Candidate], numbers: dict[str, int]) -> str:
+    """Per article (oldest first), its outlet, date and title, then its best sentence;
+    asked "how many", a first line counting the articles and outlets."""
+    ordered = sorted(picked, key=lambda c: (c.passage.date if c.passage else "", c.order))
+    lines = []
+    for cand in ordered[:MAX_LINES]:
+        p = cand.passage
+        assert p is not None
+        note = REPORT.format(
+            outlet=p.source or OUTLET_NOT_GIVEN,
+            date=spoken_date(p.date) or UNDATED,
+            title=p.title,
+        )
+        lines.append(_line(cand, numbers, note))
+    text = _render(lines)
+    if question.counts and lines:
+        outlets = {c.passage.source for c in ordered if c.passage and c.passage.source}
+        count = article_count(len(ordered), len(outlets))
+        cites = "".join(format_marker(ln.cites[0]) for ln in lines)
+        text = f"{derived(count).strip()} {cites}.\n{text}"
+    return text
+
+
+def _render(lines: Sequence[Line]) -> str:
+    return "\n".join(_render_line(ln) for ln in lines)
+
+
+def _render_line(line: Line) -> str:
+    """ "⟨note⟩ Sentence [1][3]." (the markers go inside the final period)."""
+    body = line.text.rstrip()
+    marks = "".join(format_marker(n) for n in line.cites)
+    end = body[-1] if body[-1:] in ".!?" else "."
+    core = body[:-1] if body[-1:] in ".!?" else body
+    return f"{derived(line.note).strip()} {core} {marks}{end}"
+
+
+def _by_article(passages: Sequence[Passage]) -> dict[str, list[Passage]]:
+    out: dict[str, list[Passage]] = {}
+    for p in passages:
+        out.setdefault(p.article_id, []).append(p)
+    return out
+
+
+def _best_judge(ranked: Sequence[Candidate]) -> dict[str, float]:
+    best: dict[str, float] = {}
+    for c in ranked:
+        if c.passage is not None and c.judge is not None:
+            best[c.passage.article_id] = max(best.get(c.passage.article_id, -1e9), c.judge)
+    return best
