@@ -198,18 +198,22 @@ class LexicalIndex:
         if not terms or self.live == 0:
             return scores
         segments = self._segments()
+        # The same float operations, in the same order, as bm25s at index time: idf rounded
+        # to float32, the term part in float64, their product rounded to float32, then
+        # summed in float32 per query token in query order. Scores are bm25s's to the bit.
         avgdl = self.total / self.live
-        norm = (K1 * ((1 - B) + B * self.lengths / np.float32(avgdl))).astype(np.float32)
+        norm = K1 * ((1 - B) + B * self.lengths.astype(np.float64) / avgdl)
         for term in terms:
             found = [seg.postings(term) for seg in segments]
             docs = np.concatenate([d for d, _ in found])
-            tfs = np.concatenate([f for _, f in found]).astype(np.float32)
+            tfs = np.concatenate([f for _, f in found]).astype(np.float64)
             live = self.alive[docs]
             docs, tfs = docs[live], tfs[live]
             if not len(docs):
                 continue
-            idf = np.float32(math.log(1 + (self.live - len(docs) + 0.5) / (len(docs) + 0.5)))
-            scores[docs] += idf * tfs / (norm[docs] + tfs)  # a term holds each doc once
+            idf = float(np.float32(math.log(1 + (self.live - len(docs) + 0.5) / (len(docs) + 0.5))))
+            part = (idf * (tfs / (norm[docs] + tfs))).astype(np.float32)
+            scores[docs] += part  # a term's postings hold each document once
         return scores
 
     def search(self, query: str, n: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
