@@ -193,8 +193,12 @@ class LexicalIndex:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 of every position (0 for deleted ones), as bm25s scores a fresh build."""
+        return self.token_scores(tokenize(query))
+
+    def token_scores(self, tokens: Sequence[str]) -> np.ndarray:
+        """`scores` of a query already tokenised."""
         scores = np.zeros(self.size, dtype=np.float32)
-        terms = [self.vocab[t] for t in tokenize(query) if t in self.vocab]
+        terms = [self.vocab[t] for t in tokens if t in self.vocab]
         if not terms or self.live == 0:
             return scores
         segments = self._segments()
