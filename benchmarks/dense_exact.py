@@ -49,7 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     asked = 0
     for week in weeks:
         client = chromadb.PersistentClient(path=str(week))
-        collection = client.get_collection(client.list_collections()[0].name)
+        # The chunks' collection, not its side collection of deletions (`<name>.deleted`).
+        names = [c.name for c in client.list_collections() if not c.name.endswith(".deleted")]
+        collection = client.get_collection(names[0])
         kept = (collection.configuration.get("hnsw") or {}).get("ef_search", 100)
         got = collection.get(include=["embeddings"])
         ids, stored = got["ids"], np.asarray(got["embeddings"], dtype=np.float64)
