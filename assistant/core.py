@@ -369,7 +369,10 @@ class Assistant:
             return text or REFUSAL
         limit = self.settings.extractive_sentences
         if ranked and ranked[0].judge is not None:
-            chosen = extractive.select_judged(ranked, self.vectors, query, limit=limit)
+            margins = (self.settings.judge_margin, self.settings.judge_cross_margin)
+            chosen = extractive.select_judged(
+                ranked, self.vectors, query, limit=limit, margins=margins
+            )
         else:
             chosen = extractive.select(ranked, self.vectors, limit=limit)
             if chosen and chosen[0].relevance < self.settings.refusal_threshold:

@@ -521,5 +521,10 @@ def test_llamacpp_answerer_in_process(seeded_dir: Path) -> None:
     assert model_assistant.mode == f"llamacpp:{gguf}" and answer.mode == model_assistant.mode
     assert len(items) > 3, "the answer should arrive in several streamed pieces"
     assert answer.text and answer.passages
-    # Whatever this tiny model writes, each marker left names a real passage.
-    assert all(1 <= c.n <= len(answer.passages) for c in answer.citations)
+    # Whatever this tiny model writes, each marker left in the shown text names a listed
+    # source, and each source is one of the retrieved articles (invented numbers are
+    # dropped and counted, never shown as citations).
+    shown = {int(n) for m in CITATION_PATTERN.finditer(answer.text) for n in m.group(1).split(",")}
+    assert shown <= {c.n for c in answer.citations}
+    assert {c.article_id for c in answer.citations} <= {p.article_id for p in answer.passages}
+    assert answer.draft, "the model's own text is kept beside the checked one"

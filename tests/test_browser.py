@@ -356,3 +356,42 @@ def read_article(page: Page, title_part: str, text: str) -> None:
         arg=text,
         timeout=10_000,
     )
+
+
+ACROSS = [
+    ("What happened between Iran and Iraq, in order?", "timeline"),
+    ("What is new since January 2025?", "recency"),
+    ("Which outlets reported on Bagheri?", "coverage"),
+]
+
+
+def test_answers_across_the_collection_show_as_dated_lists(
+    sized: Page, assistant: Assistant
+) -> None:
+    """A timeline, what is new and who reported it: one list item per line, in the order
+    the answer has them (oldest first, newest first), each opening with its date or
+    outlet in bold and citing its article; the timeline strip is drawn beside it."""
+    page, width = sized, sized.viewport_size["width"]  # type: ignore[index]
+    for turn, (question, intent) in enumerate(ACROSS):
+        expected = assistant.ask(question)
+        assert expected.intent == intent and not expected.refused
+        ask(page, question, turn + 1)
+        reply = page.locator("#chat [data-testid='bot']").last
+        items = reply.locator("ul.dated-list li.dated")
+        assert items.count() == len(expected.sentences) >= 1
+        for i, sentence in enumerate(expected.sentences):
+            item = items.nth(i)
+            assert item.locator("b").count() == 1, "each line opens with its date or outlet"
+            assert item.locator("a.cite").count() >= 1, "each line cites its article"
+            quote = ws(sentence.text.split("⟩", 1)[-1]).split(" [")[0][:40]
+            assert quote in ws(item.inner_text())
+        days = [s.date for s in expected.sentences if s.date]
+        if intent == "timeline":
+            assert len({c.article_id for c in expected.citations}) >= 3
+            assert days == sorted(days)
+            page.locator("#timeline img").wait_for(timeout=10_000)
+        if intent == "recency":
+            assert all(c.date >= "2025-01-01" for c in expected.citations)
+        if intent == "coverage":
+            assert "Gulan Media" in ws(reply.inner_text())
+        screenshot(page, f"web-{intent}-{width}.png")

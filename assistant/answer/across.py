@@ -16,6 +16,7 @@ from the cited articles' metadata.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -66,16 +67,18 @@ def relevant_articles(
     question: Question, passages: Sequence[Passage], ranked: Sequence[Candidate]
 ) -> list[str]:
     """Ids of the articles that bear on the question's topic, in the order of their first
-    passage: most of the topic's names occur in them (half or more: "which came first,
-    A's visit or B's?" is answered by an article on each; other names of a country and
-    close spellings count), or without names, most of the topic's words; an
-    enumeration's must also hold a sentence the judge rates as answering."""
+    passage: the topic's names occur in them (other names of a country and close
+    spellings count; a question offering alternatives, "which came first, A's visit or
+    B's?", needs half of them: an article on each answers it), or without names, most
+    of the topic's words; an enumeration's must also hold a sentence the judge rates as
+    answering."""
     names = topic_names(question)
     words = meaning_words(question.topic) if not names else []
+    allowed = len(names) // 2 if re.search(r"\bor\b", fold(question.text)) else 0
     best = _best_judge(ranked)
     kept = []
     for article, own in _by_article(passages).items():
-        if names and len(absent_names(names, own)) > len(names) // 2:
+        if names and len(absent_names(names, own)) > allowed:
             continue
         if words and max(coverage(words, p.text) for p in own) < 0.5:
             continue

@@ -236,18 +236,24 @@ def select(
 
 
 def select_judged(
-    ranked: list[Candidate], embed: EmbedFn, query: Question, *, limit: int
+    ranked: list[Candidate],
+    embed: EmbedFn,
+    query: Question,
+    *,
+    limit: int,
+    margins: tuple[float, float] = (JUDGE_MARGIN, JUDGE_CROSS_MARGIN),
 ) -> list[Candidate]:
     """The judge's best sentence, then others it also rates as answering (above its
     boundary and within `JUDGE_MARGIN` of the best), without near-duplicates. A sentence
     of another article joins only when it adds what the quotes so far lack: words of
     the question they do not cover, or (asked who, which, where) a new name."""
     answering = [c for c in ranked if (c.judge or 0.0) >= JUDGE_ANSWERS]
-    pool = _dated_first(query, _from_named_period(query, _from_named_outlet(query, answering)))
+    named = _from_named_period(query, _from_named_outlet(query, answering))
+    pool = _dated_first(query, named, margins)
     if not pool:
         return []
     best = pool[0].judge or 0.0
-    pool = [c for c in pool if (c.judge or 0.0) >= best - JUDGE_MARGIN]
+    pool = [c for c in pool if (c.judge or 0.0) >= best - margins[0]]
     vectors = embed([c.text for c in pool])
     chosen: list[int] = []
     for i, cand in enumerate(pool):
@@ -259,7 +265,9 @@ def select_judged(
         if (
             first
             and cand.order[0] != first.order[0]
-            and (not _near(cand, first) or not _adds(cand, [pool[j] for j in chosen], query))
+            and (
+                not _near(cand, first, margins) or not _adds(cand, [pool[j] for j in chosen], query)
+            )
         ):
             continue
         chosen.append(i)
@@ -286,7 +294,9 @@ def _from_named_period(query: Question, pool: list[Candidate]) -> list[Candidate
     return dated or pool
 
 
-def _dated_first(query: Question, pool: list[Candidate]) -> list[Candidate]:
+def _dated_first(
+    query: Question, pool: list[Candidate], margins: tuple[float, float]
+) -> list[Candidate]:
     """Asked "when", only sentences that say when answer: the judge rates "This visit
     follows a series of engagements" above "Zarif visited Iraq on Thursday" for "When did
     Zarif visit Iraq?". Without a dated sentence the pool stays (the report's date may
@@ -294,13 +304,14 @@ def _dated_first(query: Question, pool: list[Candidate]) -> list[Candidate]:
     if query.wants != "when" or query.about_report or not pool:
         return pool
     # A dated sentence far below the best is about another event ("... killed in 2020").
-    return [c for c in pool if _DATEISH.search(c.text) and _near(c, pool[0])] or pool
+    return [c for c in pool if _DATEISH.search(c.text) and _near(c, pool[0], margins)] or pool
 
 
-def _near(cand: Candidate, best: Candidate) -> bool:
-    """Close enough to the best sentence to be quoted beside it: within `JUDGE_MARGIN` in
-    the best sentence's own article, within `JUDGE_CROSS_MARGIN` in another."""
-    margin = JUDGE_MARGIN if cand.order[0] == best.order[0] else JUDGE_CROSS_MARGIN
+def _near(cand: Candidate, best: Candidate, margins: tuple[float, float]) -> bool:
+    """Close enough to the best sentence to be quoted beside it: within the first margin
+    (`JUDGE_MARGIN` by default) in the best sentence's own article, within the second
+    (`JUDGE_CROSS_MARGIN`) in another."""
+    margin = margins[0] if cand.order[0] == best.order[0] else margins[1]
     return (cand.judge or 0.0) >= (best.judge or 0.0) - margin
 
 

@@ -72,7 +72,7 @@ _FURNITURE = re.compile(
       | share(?:\ this(?:\ article)?)?:?
       | tweet | whatsapp | telegram | facebook | twitter | email | print
       | click\ to\ share.* | share\ on\ .*
-      | \d+\s*(?:shares?|comments?|views?)?
+      | \d+(?:[.,]\d+)?\s*[km]?\s*(?:shares?|comments?|views?)?
       | sign\ up\ for\ (?:our|the)\ newsletter.*
       | all\ rights\ reserved.* | ©.* | copyright\ ©.*
       | skip\ to\ (?:main\ )?content

@@ -196,7 +196,10 @@ def _wants(folded: str) -> str:
     return ""
 
 
-_SINCE = re.compile(r"\bsince (?:the )?(?P<what>[\w ,'-]+?)(?:\?|$|,| and | in order)")
+# "since march 5, 2024" keeps its year; a comma before anything else ends the phrase.
+_SINCE = re.compile(
+    r"\bsince (?:the )?(?P<what>[\w ,'-]+?)(?:\?|$|,(?! ?(?:19|20)\d{2})| and | in order)"
+)
 
 
 def since_date(folded: str, today: date) -> str:
