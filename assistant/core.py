@@ -186,8 +186,8 @@ class Assistant:
         timings["answer"] = time.perf_counter() - mark
         mark = time.perf_counter()
         self._verify(answer)
-        if generated and self._unusable(answer, query):
-            self._fall_back(answer, query, articles)
+        if generated and (reason := self._unusable(answer, query)):
+            self._fall_back(answer, query, articles, reason)
         timings["verify"] = time.perf_counter() - mark
         timings["total"] = time.perf_counter() - started
         answer.timings = {k: round(v, 4) for k, v in timings.items()}
@@ -271,20 +271,23 @@ class Assistant:
             yield rest
         answer.draft = answer.text = "".join(parts).strip()
 
-    def _unusable(self, answer: Answer, query: Question) -> bool:
-        """A generated answer is replaced when the articles support none of its
-        sentences, or, asked for an order, its dated lines break that order."""
+    def _unusable(self, answer: Answer, query: Question) -> str:
+        """Why a generated answer cannot be shown ("" when it can): the articles support
+        none of its sentences, it cites no article for a question about the collection,
+        or its dated lines break the order the question asked for."""
         if answer.refused:
-            return False
+            return ""
         if answer.sentences and not any(s.supported for s in answer.sentences):
-            return True
+            return "was not supported by the articles"
         if query.intent.across_articles and not answer.citations:
-            return True
-        return not in_order([s.date for s in answer.sentences], query.intent)
+            return "cited no article"
+        if not in_order([s.date for s in answer.sentences], query.intent):
+            return "did not keep the order the question asked for"
+        return ""
 
-    def _fall_back(self, answer: Answer, query: Question, articles: list[str]) -> None:
-        """A generated answer that cannot be shown (unsupported, out of order, citing
-        nothing) gives way to the extractive answer (or the refusal), with a note."""
+    def _fall_back(self, answer: Answer, query: Question, articles: list[str], reason: str) -> None:
+        """A generated answer that cannot be shown (`reason`) gives way to the extractive
+        answer (or the refusal), with a note saying why."""
         phantoms = answer.phantom_citations
         ranked = self._sentences(query, answer.passages)
         answer.text = self._extractive(query, answer.passages, ranked, articles)
@@ -292,8 +295,8 @@ class Assistant:
         answer.sentences, answer.citations = [], []
         self._verify(answer)
         answer.phantom_citations += phantoms
-        answer.note = f"The answer {self.mode} wrote was not usable; " + (
-            "none of the articles answers this." if answer.refused else "quoting them instead."
+        answer.note = f"The answer {self.mode} wrote {reason}; " + (
+            "none of them answers this." if answer.refused else "quoting them instead."
         )
 
     def _hidden_by_filters(self, query: Question, filters: Filters | None) -> str:

@@ -407,9 +407,38 @@ def test_an_unsupported_generated_answer_falls_back_to_quotes(
     )
     answer = model.ask("At whose invitation did Zarif come to Baghdad?")
     assert answer.draft == reply and answer.text != reply
-    assert "not supported by the articles" in answer.note
+    assert "was not supported by the articles" in answer.note
     assert "Hakim" in answer.text and ZARIF in _cited(answer)
     assert all(s.supported for s in answer.sentences)
+
+
+def test_a_generated_timeline_out_of_order_falls_back_to_the_dated_quotes(
+    assistant: Assistant,
+) -> None:
+    """Asked for events in order, a model that lists the newest first (each line cited and
+    supported) is not shown: the extractive timeline takes its place, oldest first, with a
+    note. The model is given the evidence grouped by article, oldest article first."""
+    from langchain_core.language_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    question = "What happened between Iran and Iraq, in order?"
+    wide = assistant.ask(question)
+    dated = [c for c in wide.citations if c.date[:1].isdigit()]
+    newest, oldest = max(dated, key=lambda c: c.date), min(dated, key=lambda c: c.date)
+    number = {p.article_id: n for n, p in reversed(list(enumerate(wide.passages, 1)))}
+    reply = "\n".join(f"{c.sentences[0]} [{number[c.article_id]}]" for c in (newest, oldest))
+    fake = GenericFakeChatModel(messages=iter([AIMessage(content=reply)]))
+    model = Assistant(
+        assistant.settings, store=assistant.store, embedder=assistant.embedder, chat_model=fake
+    )
+    answer = model.ask(question)
+    assert answer.draft == reply and answer.intent == "timeline"
+    assert "did not keep the order" in answer.note
+    days = [s.date for s in answer.sentences if s.date]
+    assert len(days) >= 3 and days == sorted(days)
+    prompt = model.user_prompt(analyse(question), wide.passages)
+    dated = re.findall(r'^Article ".*?" \((?:.* — )?(\d{4}-\d{2}-\d{2})\)$', prompt, re.M)
+    assert len(dated) >= 3 and dated == sorted(dated)
 
 
 def test_prompts_are_checked(tmp_path: Path) -> None:

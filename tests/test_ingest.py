@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import SEEDS, free_port, make_settings, run_cli
@@ -248,6 +249,24 @@ def test_chroma_server_mode(chroma_server: str, tmp_path: Path) -> None:
         run_cli("ask", "At whose invitation did Zarif come to Baghdad?", "--json", env=env).stdout
     )
     assert "Hakim" in answer["answer"]
+    # Answers across the collection read every article's metadata from the server too.
+    timeline = _ask_json("What happened between Iran and Iraq, in order?", env)
+    days = [s["date"] for s in timeline["sentences"] if s["date"]]
+    assert timeline["intent"] == "timeline" and len(days) >= 3 and days == sorted(days)
+    assert len(timeline["answer"].splitlines()) == len(timeline["sentences"])  # one per line
+    recent = _ask_json("What is new since January 2025?", env)
+    assert recent["intent"] == "recency" and recent["citations"]
+    assert all(c["date"] >= "2025-01-01" for c in recent["citations"])
+    outlets = _ask_json("Which outlets reported on Bagheri?", env)
+    assert outlets["intent"] == "coverage" and "Gulan Media" in outlets["answer"]
+
+
+def _ask_json(question: str, env: dict[str, str]) -> dict[str, Any]:
+    result = run_cli("ask", question, "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    answer: dict[str, Any] = json.loads(result.stdout)
+    assert not answer["refused"], answer["answer"]
+    return answer
 
 
 def test_unreachable_chroma_server_is_one_line() -> None:

@@ -183,6 +183,20 @@ def test_verifier_marks_the_models_invented_claims_unsupported(run: Run) -> None
     assert claim.support < real.support
 
 
+def test_a_timeline_through_the_model_server_is_dated_and_in_order(
+    model_assistant: Assistant,
+) -> None:
+    """Whatever the tiny model writes for a timeline, what is shown is cited and in date
+    order: its own lines if they are, else the extractive timeline with a note."""
+    answer = model_assistant.ask("What happened between Iran and Iraq, in order?")
+    assert answer.intent == "timeline" and not answer.refused
+    assert answer.citations, answer.text
+    days = [s.date for s in answer.sentences if s.date]
+    assert days == sorted(days), answer.text
+    if answer.text != answer.draft:
+        assert answer.note.startswith(f"The answer {MODEL} wrote")
+
+
 # --- failure paths: one clear line, no traceback, never the key ------------------------
 
 
