@@ -42,6 +42,15 @@ def grown(texts: list[str]) -> LexicalIndex:
     return index
 
 
+def top(scores: np.ndarray, n: int) -> list[int]:
+    """The best `n` positions as the product chose them from bm25s's scores (ties too)."""
+    n = min(n, int(np.count_nonzero(scores > 0)))
+    if n <= 0:
+        return []
+    best = np.argpartition(-scores, n - 1)[:n]
+    return [int(i) for i in best[np.argsort(-scores[best], kind="stable")]]
+
+
 def week_figures(week: rq.Week, count_tokens: Any) -> dict[str, Any]:
     import bm25s
 
@@ -59,7 +68,7 @@ def week_figures(week: rq.Week, count_tokens: Any) -> dict[str, Any]:
         got = new.scores(q["question"])
         worst = max(worst, float(np.abs(want - got).max(initial=0.0)))
         for d in DEPTHS:
-            top_old = {texts[i] for i in np.argsort(-want, kind="stable")[:d] if want[i] > 0}
+            top_old = {texts[i] for i in top(want, d)}
             top_new = {texts[i] for i, _ in new.search(q["question"], d)}
             differs[d] += top_old != top_new
     n = max(1, len(week.questions))

@@ -457,7 +457,9 @@ class LexicalCache:
                 rows = self._build(source, state)
             else:
                 self._catch_up(rows, source, state)
-            if rows.count != state.count and source.lexical_state().revision == state.revision:
+            if rows.count != state.count and source.lexical_state() == state:
+                # Nothing landed meanwhile, yet the counts differ: a gap only ids can find.
+                # (When something did land, the next question catches up with it first.)
                 self._repair(rows, source)
             rows.revision = state.revision
             self._rows = rows
@@ -525,6 +527,7 @@ class LexicalCache:
             os.rename(partial, folder)
         except OSError:  # read-only data folder, or another process saved at the same time
             shutil.rmtree(partial, ignore_errors=True)
+            return
         shutil.rmtree(old, ignore_errors=True)
         for stray in self.root.iterdir():  # copies in the layout of earlier versions
             if stray.name != "index" and not stray.name.startswith("."):
