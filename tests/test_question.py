@@ -50,6 +50,7 @@ LOOKUPS = [
     "Which officials met the mayor?",  # a plain "which <plural>" reads as a lookup
     "What is the most recent visit by the delegation?",
     "What has he done since taking office?",  # "since" without a date
+    "This week marked 50 years since which milestone?",  # "this week", "since" no date
     "How many days did the visit last?",
     "What did the two leaders discuss in March 2024?",
     "Where did the delegation stay?",

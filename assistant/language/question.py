@@ -178,8 +178,10 @@ def _intent(folded: str, since: str) -> Intent:
         match = pattern.search(folded)
         if not match:
             continue
-        if kind is Intent.RECENCY and match.group().startswith("since") and not since:
-            continue  # "since taking office": not a date, so not a recency question
+        if kind is Intent.RECENCY and match.group().startswith("since") and not (
+            since and _since_clause(folded)
+        ):
+            continue  # "since taking office", "since which ...": not a date to start from
         return kind
     return Intent.LOOKUP
 
@@ -208,10 +210,15 @@ def since_date(folded: str, today: date) -> str:
         return (today - timedelta(days=today.weekday())).isoformat()
     if re.search(r"\b(?:this|the past) month\b", folded):
         return today.replace(day=1).isoformat()
+    return _start_of(clause, today) if (clause := _since_clause(folded)) else ""
+
+
+def _since_clause(folded: str) -> str:
+    """What follows "since" when it can name a date ("january 2025", "monday"), or ""."""
     match = _SINCE.search(folded)
     if not match or _pattern("not_since").search(folded):
         return ""
-    return _start_of(match.group("what").strip(), today)
+    return match.group("what").strip()
 
 
 def _start_of(phrase: str, today: date) -> str:
