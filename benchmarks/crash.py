@@ -17,9 +17,9 @@ saved before a write is never served after it).
 
 After every re-run the store is compared with the clean one: article ids, chunks per
 article, chunk ids, every article held in one complete version, and the BM25 index
-the next question would use (loaded from its saved copy or rebuilt) has the
-collection's revision and chunk count and exactly its chunk ids, and is saved under
-that revision. Printed: a table (trial, killed after s, chunks stored when killed,
+the next question would use (its saved copy caught up with Chroma's write sequence,
+or rebuilt) has the collection's revision and chunk count and exactly its chunk ids,
+and is the only copy saved. Printed: a table (trial, killed after s, chunks stored when killed,
 re-run result, re-run s, equal?), then one JSON line with every figure.
 
     .venv/bin/python benchmarks/crash.py                       # 20 trials of the whole week
@@ -31,7 +31,7 @@ product's 512 (a small input is otherwise one round: a kill lands before or afte
 its only write), so more kills land between writes.
 
 What it leaves to others: reading, chunking and writing are the product's
-(`assistant.ingest`, `assistant.store`); the index rules are `assistant.lexical`'s.
+(`assistant.ingest`, `assistant.store`); the index rules are `assistant.retrieval.lexical`'s.
 Only 127.0.0.1 is ever involved (nothing here uses the network); every wait is
 bounded by `--timeout`.
 """
@@ -93,7 +93,7 @@ def environment(data_dir: Path) -> dict[str, str]:
 
 #: `assistant ingest` with another number of chunks per embed+write round (`--group`).
 GROUPED = (
-    "import sys, assistant.ingest as ingest; ingest._EMBED_GROUP = int(sys.argv.pop(1)); "
+    "import sys, assistant.ingest.pipeline as ingest; ingest._EMBED_GROUP = int(sys.argv.pop(1)); "
     "from assistant.cli import main; sys.exit(main(['ingest', *sys.argv[1:]]))"
 )
 #: Chunks per embed+write round in the child (None: the product's own).
