@@ -67,10 +67,59 @@ def test_a_score_depends_on_its_pair_alone(judge: CrossEncoder) -> None:
     per tensor, so a padded batch would change them)."""
     question, relevant, unrelated = PAIRS[0]
     texts = [relevant, unrelated, PAIRS[1][1] * 3]
-    together = judge.score(question, texts)
-    alone = [judge.score(question, [t])[0] for t in texts]
-    reversed_ = judge.score(question, texts[::-1])[::-1]
+    together = judge._score(question, texts)  # the model itself, no kept scores
+    alone = [judge._score(question, [t])[0] for t in texts]
+    reversed_ = judge._score(question, texts[::-1])[::-1]
     assert together.tolist() == alone == reversed_.tolist()
+    assert judge.score(question, texts).tolist() == together.tolist()
+
+
+def test_kept_scores_are_the_models_own_and_repeats_cost_no_run(judge: CrossEncoder) -> None:
+    question, relevant, unrelated = PAIRS[1]
+    texts = [relevant, unrelated, relevant + " More."]
+    first = judge.score(question, texts)
+    runs = judge.scores.runs
+    assert judge.score(question, texts[::-1])[::-1].tolist() == first.tolist()
+    assert judge.scores.runs == runs, "a repeated question ran the model again"
+    assert first.tolist() == judge._score(question, texts).tolist()
+
+
+def test_concurrent_questions_share_one_run_per_pair() -> None:
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from assistant.models.judge import PairScores
+
+    kept = PairScores()
+    calls: list[list[str]] = []
+    lock = threading.Lock()
+
+    def compute(texts: list[str]) -> np.ndarray:
+        with lock:
+            calls.append(texts)
+        time.sleep(0.2)  # long enough for every thread to arrive while it runs
+        return np.array([len(t) for t in texts], dtype=np.float32)
+
+    texts = ["alpha", "beta beta", "alpha", "gamma"]
+    with ThreadPoolExecutor(max_workers=8) as readers:
+        got = list(readers.map(lambda _: kept.get("q", texts, compute).tolist(), range(8)))
+    assert got == [[5.0, 9.0, 5.0, 5.0]] * 8
+    assert sorted(t for run in calls for t in run) == ["alpha", "beta beta", "gamma"]
+    assert kept.runs == 3
+
+
+def test_a_failed_run_reaches_every_waiter_and_keeps_nothing() -> None:
+    from assistant.models.judge import PairScores
+
+    kept = PairScores()
+
+    def broken(texts: list[str]) -> np.ndarray:
+        raise RuntimeError("model failed")
+
+    with pytest.raises(RuntimeError):
+        kept.get("q", ["a"], broken)
+    assert kept.get("q", ["a"], lambda t: np.ones(len(t), np.float32)).tolist() == [1.0]
 
 
 def test_questions_scored_at_once_get_the_scores_they_get_alone(judge: CrossEncoder) -> None:

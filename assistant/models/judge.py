@@ -26,14 +26,24 @@ encoded apart, and a passage scores the sum over the question's word pieces of t
 cosine with any of its own (ColBERT's MaxSim). Its scores are on another scale (0 to
 ~32), so it only orders passages; it never gates refusals or picks sentences.
 
+Many readers: since a pair's score depends on that pair only, the cross-encoder keeps
+the scores it computed (`PairScores`, keyed by a digest of question and text, up to
+`CACHED_PAIRS`), and concurrent questions needing the same pair wait for the one run
+already under way instead of starting their own. A cached score is the score a new run
+would give, bit for bit, so rankings cannot move; repeated or concurrent questions
+about the same news cost one judge run per distinct pair.
+
 What to do with the scores (re-order passages, gate refusals, pick sentences) is
 the callers' business: `retrieve.py`, `answer.py`, `extractive.py`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -77,6 +87,82 @@ DEFAULT_THREADS = 1
 
 _MAX_LENGTH = 512
 
+#: (question, text) scores kept per process (a digest and a float each: ~100 bytes).
+CACHED_PAIRS = 200_000
+
+
+class PairScores:
+    """Scores of (question, text) pairs already judged, and the runs under way.
+
+    `get` returns every pair's score: cached ones at once, pairs another thread is
+    running by waiting for that run, the rest by calling `compute` once for all of them
+    (its failure reaches every waiting thread and nothing is cached)."""
+
+    def __init__(self, size: int = CACHED_PAIRS) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._done: OrderedDict[bytes, float] = OrderedDict()
+        self._running: dict[bytes, Future[float]] = {}
+        self.runs = 0  # pairs computed (tests and benchmarks read it)
+
+    @staticmethod
+    def key(query: str, text: str) -> bytes:
+        return hashlib.blake2b(f"{query}\0{text}".encode(), digest_size=16).digest()
+
+    def get(
+        self, query: str, texts: Sequence[str], compute: Callable[[list[str]], np.ndarray]
+    ) -> np.ndarray:
+        keys = [self.key(query, t) for t in texts]
+        waits: dict[int, Future[float]] = {}
+        mine: dict[bytes, Future[float]] = {}
+        out = np.zeros(len(texts), dtype=np.float32)
+        with self._lock:
+            for i, k in enumerate(keys):
+                if k in self._done:
+                    self._done.move_to_end(k)
+                    out[i] = self._done[k]
+                elif k in self._running:
+                    waits[i] = self._running[k]
+                elif k not in mine:
+                    mine[k] = self._running[k] = Future()
+        if mine:
+            self._compute(query, texts, keys, mine, compute)
+        for i, k in enumerate(keys):
+            if k in mine:
+                waits[i] = mine[k]
+        for i, future in waits.items():
+            out[i] = future.result()
+        return out
+
+    def _compute(
+        self,
+        query: str,
+        texts: Sequence[str],
+        keys: list[bytes],
+        mine: dict[bytes, Future[float]],
+        compute: Callable[[list[str]], np.ndarray],
+    ) -> None:
+        first = {k: i for i, k in reversed(list(enumerate(keys)))}
+        order = list(mine)
+        try:
+            scores = compute([texts[first[k]] for k in order])
+        except BaseException as exc:
+            with self._lock:
+                for k in order:
+                    del self._running[k]
+            for k in order:
+                mine[k].set_exception(exc)
+            raise
+        with self._lock:
+            self.runs += len(order)
+            for k, score in zip(order, scores, strict=True):
+                self._done[k] = float(score)
+                del self._running[k]
+            while len(self._done) > self._size:
+                self._done.popitem(last=False)
+        for k, score in zip(order, scores, strict=True):
+            mine[k].set_result(float(score))
+
 
 class Reranker(Protocol):
     """What the core needs from a relevance judge."""
@@ -93,10 +179,15 @@ class CrossEncoder(ExactOnnx):
 
     def _configure(self, folder: Path) -> None:
         self._tokenizer.enable_truncation(_MAX_LENGTH, strategy="only_second")
+        self.scores = PairScores()
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros(0, dtype=np.float32)
+        return self.scores.get(query, texts, lambda todo: self._score(query, todo))
+
+    def _score(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        """Run the model on each pair, one pair per run."""
         with self._lock:
             encoded = self._tokenizer.encode_batch([(query, t) for t in texts])
         return np.array(list(self._pool.map(self._run, encoded)), dtype=np.float32)
