@@ -3,7 +3,8 @@ Chroma server.
 
 For each store mode a real `assistant serve` process is started on a free 127.0.0.1
 port (extractive answerer, the seed articles; with `--modes server` a `chroma run`
-process holds them). Then, for each N in `--clients`, N threads each ask
+process holds them), once with the judge (the product's default) and once with
+`ASSISTANT_RERANKER=none` (`--judge on off`). Then, for each N in `--clients`, N threads each ask
 `--per-client` questions from evals/seeds.yaml through Gradio's HTTP API
 (`POST /gradio_api/call/ask`, then the event stream), all within `--time-limit`
 seconds. Reported per run: the share answered (an answer or a refusal, i.e. a
@@ -150,8 +151,11 @@ def chroma_server(folder: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]
 
 
 @contextmanager
-def web_server(folder: Path, chroma_url: str | None) -> Iterator[tuple[str, int]]:
-    """`assistant serve` over the seeds; yields (base URL, pid)."""
+def web_server(
+    folder: Path, chroma_url: str | None, judge: bool = True
+) -> Iterator[tuple[str, int]]:
+    """`assistant serve` over the seeds (with the judge, or `ASSISTANT_RERANKER=none`);
+    yields (base URL, pid)."""
     port = free_port()
     env = {
         k: v
@@ -167,6 +171,8 @@ def web_server(folder: Path, chroma_url: str | None) -> Iterator[tuple[str, int]
     )
     if chroma_url:
         env["ASSISTANT_CHROMA_URL"] = chroma_url
+    if not judge:
+        env["ASSISTANT_RERANKER"] = "none"
     exe = shutil.which("assistant", path=str(VENV_BIN))
     command = [exe] if exe else [sys.executable, "-m", "assistant"]
     with (folder / "serve.log").open("wb") as log_file:
@@ -310,7 +316,14 @@ def figures(run: Run, asked: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, nargs="+", default=[10, 50, 100])
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 10, 30, 100])
+    parser.add_argument(
+        "--judge",
+        nargs="+",
+        choices=["on", "off"],
+        default=["on", "off"],
+        help="serve with the judge (the default product) and/or ASSISTANT_RERANKER=none",
+    )
     parser.add_argument("--per-client", type=int, default=2, help="questions per client")
     parser.add_argument("--time-limit", type=float, default=180.0, help="seconds per run")
     parser.add_argument(
@@ -324,6 +337,7 @@ def main() -> None:
     rows = [
         [
             r["mode"],
+            r["judge"],
             r["clients"],
             r["asked"],
             r["answered_share"],
@@ -340,6 +354,7 @@ def main() -> None:
     ]
     header = [
         "store",
+        "judge",
         "N",
         "asked",
         "answered",
@@ -357,12 +372,28 @@ def main() -> None:
 
 
 def measure(folder: Path, mode: str, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Every N of `args.clients` against one serving process over one store mode."""
+    """Every N of `args.clients` against a serving process over one store mode, one
+    process per judge setting (`--judge on off`)."""
     runs = []
-    store = _store(folder, mode)
-    with store as (chroma_url, chroma_pid), web_server(folder, chroma_url) as (url, pid):
+    for judge in args.judge:
+        (folder / judge).mkdir(parents=True, exist_ok=True)
+        with _store(folder / judge, mode) as (chroma_url, chroma_pid):
+            runs += measure_one(folder / judge, mode, judge, chroma_url, chroma_pid, args)
+    return runs
+
+
+def measure_one(
+    folder: Path,
+    mode: str,
+    judge: str,
+    chroma_url: str | None,
+    chroma_pid: int | None,
+    args: argparse.Namespace,
+) -> list[dict[str, Any]]:
+    runs = []
+    with web_server(folder, chroma_url, judge == "on") as (url, pid):
         pids = {"web": pid, **({"chroma": chroma_pid} if chroma_pid else {})}
-        log(f"{mode}: serving at {url}; warming up")
+        log(f"{mode}, judge {judge}: serving at {url}; warming up")
         with httpx.Client(base_url=url, timeout=120) as warm:
             ask(warm, questions()[0])
         server_log = folder / "serve.log"
@@ -371,7 +402,7 @@ def measure(folder: Path, mode: str, args: argparse.Namespace) -> list[dict[str,
             before = tracebacks(server_log)
             run = load_run(url, mode, n, args.per_client, args.time_limit, pids)
             run.log_tracebacks = tracebacks(server_log) - before
-            runs.append(figures(run, n * args.per_client))
+            runs.append({"judge": judge, **figures(run, n * args.per_client)})
     return runs
 
 
