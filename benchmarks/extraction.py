@@ -1,17 +1,24 @@
 """Main-text and date accuracy of the article reader on a labelled set of real web pages.
 
-The labels follow trafilatura's evaluation set (`tests/evaldata.py` in its repository:
-`EVAL_PAGES = {url: {"file": ..., "with": [...], "without": [...], "date": ...}}`, or the
-same mapping as JSON): for each page, snippets that belong to the article text (`with`)
+The labels follow trafilatura's evaluation set (`tests/evaldata.json` in its repository,
+`{url: {"file": ..., "with": [...], "without": [...], "date": ...}}`; older releases had
+the same mapping as `EVAL_PAGES` in `tests/evaldata.py`): for each page, snippets that
+belong to the article text (`with`)
 and snippets that do not (`without`). Scoring is trafilatura's: a `with` snippet found is
 a true positive, missed a false negative; a `without` snippet found is a false positive,
-absent a true negative. Dates: the exact day, on pages whose label has one.
+absent a true negative. The main text is scored without the title line the product puts
+first in every article (trafilatura's scoring has no title; a title is often a `without`
+snippet); the `+title` rows score the stored text as it is. Dates: the exact day, on pages
+whose label has one.
 
 Two readers are compared: the product's (`sources.from_html`: trafilatura + htmldate) and
 the previous hand-written one (`sources._visible_text`). The pages are read from a local
 copy given by a path; nothing is downloaded and nothing is copied into the repository.
+Each page's file is looked for in the `--pages` folders in the order given (trafilatura's
+own benchmark looks in `tests/cache` then `tests/eval`).
 
-    .venv/bin/python benchmarks/extraction.py --labels DIR/evaldata.py --pages DIR/cache
+    .venv/bin/python benchmarks/extraction.py --labels DIR/tests/evaldata.json \
+        --pages DIR/tests/cache DIR/tests/eval
 """
 
 from __future__ import annotations
@@ -79,19 +86,43 @@ def product(html: str, url: str) -> Article:
     return from_html(html, article_id="page", origin=url, url=url)
 
 
+def library(html: str, url: str) -> Article:
+    """trafilatura's `extract` and htmldate's `find_date` called bare, as their own
+    benchmarks call them: the reference the product's reader is held to."""
+    from htmldate import find_date
+    from trafilatura import extract
+
+    text = extract(html, include_comments=False, include_tables=True) or ""
+    try:
+        date = find_date(html, url=url, original_date=True) or "unknown"
+    except ValueError:
+        date = "unknown"
+    return Article(id="page", title="", text=text, date=date[:10], origin=url, url=url)
+
+
 def previous(html: str, url: str) -> Article:
     return _visible_text(html, article_id="page", origin=url, url=url)
 
 
-def score_page(reader: Reader, html: str, url: str, label: dict[str, Any], score: Score) -> None:
+def read(reader: Reader, html: str, url: str, score: Score) -> Article | None:
     started = time.perf_counter()
     try:
-        article = reader(html, url)
-        text, date = " ".join(article.text.split()), article.date
+        return reader(html, url)
     except (IngestError, RecursionError) as exc:
-        text, date = "", "unknown"
         score.failed.append(f"{url}: {exc}")
-    score.seconds += time.perf_counter() - started
+        return None
+    finally:
+        score.seconds += time.perf_counter() - started
+
+
+def body(article: Article) -> str:
+    """The stored text without its first line when that line is the title."""
+    first, _, rest = article.text.partition("\n")
+    return rest if article.title and first.strip() == article.title.strip() else article.text
+
+
+def count(text: str, date: str, label: dict[str, Any], score: Score) -> None:
+    text = " ".join(text.split())
     for snippet in label.get("with", []):
         if " ".join(str(snippet).split()) in text:
             score.tp += 1
@@ -110,27 +141,49 @@ def score_page(reader: Reader, html: str, url: str, label: dict[str, Any], score
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--labels", type=Path, required=True, help="evaldata.py or .json")
-    parser.add_argument("--pages", type=Path, required=True, help="folder of the HTML files")
+    parser.add_argument(
+        "--pages", type=Path, nargs="+", required=True, help="folders of the HTML files"
+    )
     parser.add_argument("--limit", type=int, default=0, help="only the first N pages")
     args = parser.parse_args(argv)
-    if not args.labels.is_file() or not args.pages.is_dir():
-        print(f"error: need a local copy: {args.labels} and {args.pages}/", file=sys.stderr)
+    absent = [str(p) for p in [args.labels] if not p.is_file()]
+    absent += [f"{p}/" for p in args.pages if not p.is_dir()]
+    if absent:
+        print(f"error: need a local copy: {', '.join(absent)}", file=sys.stderr)
         return 2
     labels = list(load_labels(args.labels).items())[: args.limit or None]
-    readers: dict[str, Reader] = {"trafilatura+htmldate": product, "previous": previous}
-    scores = {name: Score() for name in readers}
-    pages = 0
+    readers: dict[str, Reader] = {
+        "trafilatura+htmldate": product,
+        "previous": previous,
+        "bare libraries": library,
+    }
+    scores = {name + tail: Score() for name in readers for tail in ("", " +title")}
+    pages = missing = 0
     for url, label in labels:
-        path = args.pages / str(label.get("file", ""))
-        if not path.is_file():
+        path = find_page(args.pages, str(label.get("file", "")))
+        if path is None:
+            missing += 1
             continue
         html, _ = decode(path.read_bytes(), str(path))
         pages += 1
         for name, reader in readers.items():
-            score_page(reader, html, url, label, scores[name])
+            article = read(reader, html, url, scores[name])
+            date = article.date if article else "unknown"
+            count(body(article) if article else "", date, label, scores[name])
+            count(article.text if article else "", date, label, scores[f"{name} +title"])
     for name, score in scores.items():
         print(json.dumps(score.row(name, pages)))
+    if missing:
+        print(f"{missing} labelled pages not found under the --pages folders", file=sys.stderr)
     return 0
+
+
+def find_page(folders: list[Path], name: str) -> Path | None:
+    """The first folder's copy of a labelled page's file, or None."""
+    for folder in folders:
+        if name and (folder / name).is_file():
+            return folder / name
+    return None
 
 
 if __name__ == "__main__":

@@ -715,3 +715,17 @@ def test_a_dry_run_of_a_saved_page_loads_no_store_or_model(tmp_path: Path) -> No
         SITE_NAME,
     )
     assert row["origin"] == str(page) and "Accept all cookies" not in row["text"]
+
+
+def test_pages_keep_their_characters_whatever_their_encoding() -> None:
+    from assistant.ingest.sources import decode
+
+    words = "Zażółć gęślą jaźń, żółw i źrebię"
+    stray = f"<html><body><p>{words}</p></body></html>".encode().replace(b"<body>", b"<body>\xff")
+    text, note = decode(stray, "stray.html")  # UTF-8 with one bad byte stays UTF-8
+    assert words in text and "replaced" in note
+    declared = f'<meta charset="windows-1250"><p>{words}</p>'.encode("cp1250")
+    assert words in decode(declared, "declared.html")[0]
+    in_header = f"<p>{words}</p>".encode("iso-8859-2")
+    assert words in decode(in_header, "header.html", "iso-8859-2")[0]
+    assert decode("café".encode("cp1252"), "latin.txt")[0] == "café"  # no charset: cp1252

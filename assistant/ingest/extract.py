@@ -5,8 +5,9 @@ cookie banners, "most read" sidebars, share bars and footers (trafilatura 2.x wi
 `include_comments=False, include_tables=True`, the settings measured best on its own
 benchmark), the title, outlet (site name), author and canonical URL from the page's
 metadata, and the publication date from htmldate's `find_date(original_date=True)`
-(meta tags, JSON-LD, `<time>`, the URL). It never uses the time of fetching as a date:
-with no date on the page, the caller's fallback (a feed's date) or "unknown" stands.
+(meta tags, JSON-LD, `<time>`, the URL; a feed's date before htmldate's text guesses).
+It never uses the time of fetching as a date: with no date on the page, the caller's
+fallback (a feed's date) or "unknown" stands.
 Both libraries are imported on first use. Fetching is `fetch.py`'s job; building and
 storing the `Article` is `sources.py`'s and `pipeline.py`'s.
 """
@@ -62,15 +63,17 @@ def extract_page(html: str, *, url: str = "", fallback_date: str = "") -> Page |
 
 
 def publication_date(html: str, url: str, fallback: str = "") -> str:
-    """The page's original publication day as its markup states it (htmldate: meta tags,
-    JSON-LD, `<time>`, the URL), else the fallback (a feed's date), else htmldate's
-    extensive search of the text, else "unknown".
+    """The page's original publication day: htmldate's full answer (its default,
+    extensive mode, the one its published accuracy is measured with) when the page's
+    markup states a date (meta tags, JSON-LD, `<time>`, the URL); else the fallback (a
+    feed's date); else htmldate's extensive search of the text; else "unknown".
 
-    The extensive search comes after the feed's date because it guesses: a page with no
-    date but a footer saying "© 2025" gets 2025-01-01 from it."""
+    The feed's date comes before a text search because that search guesses: a page with
+    no date but a footer saying "© 2025" gets 2025-01-01 from it."""
+    if _find_date(html, url, extensive=False):
+        return _find_date(html, url, extensive=True) or UNKNOWN_DATE
     return (
-        _find_date(html, url, extensive=False)
-        or (parse_date(fallback) if fallback else None)
+        (parse_date(fallback) if fallback else None)
         or _find_date(html, url, extensive=True)
         or UNKNOWN_DATE
     )

@@ -9,6 +9,7 @@ naming it, so the caller can report it and go on. Web pages (fetched or saved as
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import os
@@ -102,8 +103,11 @@ def _load_file(path: Path, *, max_bytes: int) -> Loaded:
     return Loaded([article], warnings=[note] if note else [])
 
 
-def decode(data: bytes, name: str) -> tuple[str, str]:
-    """Bytes to text: UTF-8, else cp1252, else latin-1; the note says when a fallback was used."""
+def decode(data: bytes, name: str, declared: str = "") -> tuple[str, str]:
+    """Bytes to text: UTF-8; else UTF-8 with its few stray bytes replaced when the valid
+    multi-byte characters outnumber them (a UTF-8 page with one bad byte stays readable);
+    else the charset the page or the HTTP header declares; else cp1252, else latin-1.
+    The note says when a fallback was used."""
     if not data.strip():
         raise IngestError(f"{name}: empty file")
     if b"\x00" in data[:8192]:
@@ -112,15 +116,45 @@ def decode(data: bytes, name: str) -> tuple[str, str]:
         return data.decode("utf-8-sig"), ""
     except UnicodeDecodeError as exc:
         where = exc.start
-    for encoding in ("cp1252", "latin-1"):
+    lenient = data.decode("utf-8-sig", "replace")
+    stray = lenient.count("\ufffd")
+    if sum(ord(c) > 0x7F for c in lenient) - stray > stray:
+        return lenient, f"{name}: {stray} bytes not valid UTF-8 (first at byte {where}), replaced"
+    for encoding in (_codec(declared or _meta_charset(data)), "cp1252", "latin-1"):
         try:
-            text = data.decode(encoding)
+            text = data.decode(encoding) if encoding else None
         except UnicodeDecodeError:
             continue
-        return text, f"{name}: not valid UTF-8 (byte {where}); decoded as {encoding}"
+        if text is not None:
+            return text, f"{name}: not valid UTF-8 (byte {where}); decoded as {encoding}"
     raise IngestError(
         f"{name}: could not decode the text"
     )  # pragma: no cover - latin-1 decodes all
+
+
+_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{2,40})""", re.I)
+
+
+def _meta_charset(data: bytes) -> str:
+    """The charset an HTML page declares in a `<meta>` of its first 4 KB, or ""."""
+    found = _CHARSET.search(data[:4096])
+    return found.group(1).decode("ascii") if found else ""
+
+
+def _codec(charset: str) -> str:
+    """Python's name for a declared charset other than UTF-8, or "" (unknown, or UTF-8,
+    which has already failed)."""
+    try:
+        name = codecs.lookup(charset.strip()).name if charset.strip() else ""
+    except LookupError:
+        return ""
+    return "" if name.startswith("utf-8") else name
+
+
+def charset_of(content_type: str) -> str:
+    """The `charset=` of an HTTP Content-Type, or ""."""
+    found = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", content_type, re.I)
+    return found.group(1) if found else ""
 
 
 def from_text(text: str, *, article_id: str, origin: str, url: str = "") -> Article:
@@ -353,7 +387,7 @@ def from_fetched(
     url: str, data: bytes, content_type: str, *, final_url: str = "", fallback_date: str = ""
 ) -> Loaded:
     """The article in a fetched page (HTML, or plain text), named by the URL asked for."""
-    text, note = decode(data, url)
+    text, note = decode(data, url, charset_of(content_type))
     article_id = url_id(url)
     page_url = final_url or url
     if "html" in content_type or text.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
