@@ -2,7 +2,8 @@
 
 What it does: `build_app(assistant, settings)` lays out the page over one
 `Assistant` (chat, example chips derived from the stored articles, filters, the
-stored-articles table and reader, upload, the sources panel and the timeline) and
+stored-articles table and reader, upload, the sources panel and the timeline; with a
+login, a box to follow a feed; a "new since you opened the page" line) and
 wires its events; `launch(...)` starts it with Gradio's queue (bounded concurrency
 and a bounded waiting line: when it is full, a 503 with the product's "busy, retry in
 5 s" line and a Retry-After header; public sharing never on, optional login from
@@ -30,7 +31,7 @@ import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline by default
 
@@ -43,10 +44,11 @@ from starlette.requests import Request
 from ..base.config import Settings
 from ..base.errors import AssistantError, ConfigError
 from ..base.phrases import EXTRACTIVE_LABEL
-from ..base.schema import Answer, StoredArticle
+from ..base.schema import Answer
 from ..core import Assistant
 from ..ingest.subscriptions import Subscriptions
 from ..retrieval.filters import Filters
+from .examples import example_questions
 from .render import (
     EMPTY_SOURCES,
     GONE,
@@ -58,8 +60,10 @@ from .render import (
     render_panel,
     render_sources,
 )
-from .examples import example_questions
 from .timeline import short, timeline_figure, timeline_points
+
+if TYPE_CHECKING:
+    from ..ingest.follow import FeedResult
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,9 @@ GENERATED_LABEL = "Answers are written by a language model and checked against t
 UNEXPECTED = "⚠️ Unexpected error while answering; see the server log."
 CUT_OFF = " — (cut off)"
 QUEUE_MIN = 256
+#: How often an open page re-reads the article count, so articles a background refresh
+#: brought in show as new without a reload.
+NEWS_POLL_S = 60
 QUEUE_PER_SLOT = 64
 RETRY_AFTER_S = 5
 BUSY = f"the assistant is busy (too many questions waiting); retry in {RETRY_AFTER_S} s"
@@ -318,6 +325,39 @@ class Handlers:
             gr.Dataset(samples=examples, visible=bool(examples)),
         )
 
+    def opened(self) -> list[str]:
+        """The articles stored when this tab opened the page (kept in its session)."""
+        return [a.id for a in self.assistant.store.articles()]
+
+    def count_line(self, opened: list[str] | None) -> str:
+        """The article count, the feeds' last refresh, and how many articles arrived since
+        this tab opened the page, with their titles."""
+        articles = self.assistant.store.articles()
+        known = set(opened or [])
+        fresh = [a for a in articles if opened is not None and a.id not in known]
+        line = render_articles_line(articles) + refreshed_line(self.assistant.settings.data_dir)
+        if not fresh:
+            return line
+        titles = "; ".join(esc(short(a.title or a.id, 70)) for a in fresh[:5])
+        more = f" and {len(fresh) - 5} more" if len(fresh) > 5 else ""
+        return (
+            f'{line}<div class="new-articles" id="new-articles"><mark>new</mark> '
+            f"{len(fresh)} since you opened the page: {titles}{more}</div>"
+        )
+
+    def follow(self, url: str) -> Iterator[Any]:
+        """Follow a feed (or a page announcing one) and take its items now: one line."""
+        url = (url or "").strip()
+        if not url:
+            yield "Enter a feed's address first.", *[gr.skip()] * 5
+            return
+        yield f"Following {url}…", *[gr.skip()] * 5
+        try:
+            line = follow_line(follow_feed(self.assistant, url))
+        except AssistantError as exc:
+            line = f"⚠️ {exc}"
+        yield line, *self.catalogue()
+
     def read(self, article_id: str | None) -> str:
         if not article_id:
             return ""
@@ -381,12 +421,20 @@ class Page:
     report: Any
     panel: Any
     timeline: Any
+    opened: Any = None  # the article ids stored when the tab opened the page
+    feed: Any = None  # following a feed: only with a login (ASSISTANT_AUTH)
+    follow: Any = None
+    followed: Any = None
 
 
 def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
-    """The page over one Assistant; launch it with `launch()`."""
+    """The page over one Assistant; launch it with `launch()`. Following a feed makes the
+    server fetch addresses a reader types, so it is offered only behind the login."""
     with gr.Blocks(title="News assistant") as app:
         page = _layout(assistant)
+        page.opened = gr.State(None)
+        if settings.auth:
+            page.feed, page.follow, page.followed = _follow()
         _wire(app, page, Handlers(assistant))
     return app
 
@@ -428,6 +476,9 @@ def _wire(app: gr.Blocks, p: Page, h: Handlers) -> None:
     p.new.click(_new_chat, None, chat_out, queue=False, **private)
     catalogue_out = [p.table, p.count, p.outlets, p.reader_pick, p.chips]
     app.load(h.catalogue, None, catalogue_out, queue=False, **private)
+    app.load(h.opened, None, p.opened, queue=False, **private)
+    news = {"fn": h.count_line, "inputs": p.opened, "outputs": p.count, "queue": False}
+    gr.Timer(NEWS_POLL_S).tick(**news, **private)  # articles a refresh brought meanwhile
     p.reader_pick.change(h.read, p.reader_pick, p.reader, queue=False, **private)
     p.ingest.click(
         h.upload,
@@ -436,7 +487,17 @@ def _wire(app: gr.Blocks, p: Page, h: Handlers) -> None:
         concurrency_limit=1,
         concurrency_id="ingest",
         **private,
-    )
+    ).then(**news, **private)
+    if p.follow is not None:
+        for trigger in (p.feed.submit, p.follow.click):
+            trigger(
+                h.follow,
+                p.feed,
+                [p.followed, *catalogue_out],
+                concurrency_limit=1,
+                concurrency_id="ingest",
+                **private,
+            ).then(**news, **private)
     gr.api(h.ask_api, api_name="ask", concurrency_id="answer")
 
 
@@ -511,6 +572,39 @@ def _upload() -> tuple[Any, Any, Any]:
         ingest = gr.Button("Ingest", elem_id="ingest")
         report = gr.Markdown(elem_id="ingest-report")
     return files, ingest, report
+
+
+def _follow() -> tuple[Any, Any, Any]:
+    with gr.Accordion("Follow a feed", open=False):
+        feed = gr.Textbox(
+            label="Feed address (RSS or Atom, or a page that announces one)",
+            placeholder="https://…/feed.xml",
+            elem_id="feed-url",
+        )
+        follow = gr.Button("Follow", elem_id="follow")
+        followed = gr.Markdown(elem_id="follow-report")
+    return feed, follow, followed
+
+
+def follow_feed(assistant: Assistant, url: str) -> FeedResult:
+    """Subscribe to `url` on the page's own store and model, at the default schedule."""
+    from ..ingest.follow import follower, parse_every
+    from ..ingest.pipeline import Ingestor
+
+    settings = assistant.settings
+
+    def ingestor() -> Ingestor:
+        return Ingestor(settings, assistant.store, assistant.embedder)
+
+    return follower(settings, ingestor).follow(url, parse_every(settings.follow_every))
+
+
+def follow_line(result: FeedResult) -> str:
+    """'https://…/feed.xml: 2 new, 0 updated, 5 unchanged, 1 failed (first error)'."""
+    counts = f"{result.new} new, {result.updated} updated, {result.unchanged} unchanged"
+    failed = result.failed
+    first = f" ({failed[0]['error']})" if failed else ""
+    return f"Followed {result.url}: {counts}, {len(failed)} failed{first}"
 
 
 def _new_chat() -> tuple[list[dict[str, str]], Session, str, None, str]:
