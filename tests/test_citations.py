@@ -131,3 +131,30 @@ def test_refusals_are_recognised() -> None:
     assert is_refusal(REFUSAL)
     assert is_refusal("I'm sorry, the sources do not contain information about Basra.")
     assert not is_refusal("Zarif arrived in Baghdad [1].")
+
+
+def test_line_notes_of_answers_across_articles_are_checked_against_metadata() -> None:
+    """An answer drawn from many articles opens each line with a computed note (outlet,
+    date, title, a count); the verifier recomputes it from the cited articles: a right
+    note keeps the line supported, a wrong one (another outlet, another day, a wrong
+    count) makes it unsupported. Each sentence carries the day it reports."""
+    quote = "Zarif met President Abdul Latif Rashid on Thursday."
+    right = f"⟨S, February 7, 2025⟩ {quote[:-1]} [1]."
+    wrong_outlet = f"⟨Reuters, February 7, 2025⟩ {quote[:-1]} [1]."
+    wrong_day = f"⟨S, February 9, 2025⟩ {quote[:-1]} [1]."
+    count = "⟨2 articles from 1 named outlet⟩ [1][2]."
+    miscount = "⟨3 articles from 1 named outlet⟩ [1][2]."
+    for text, supported in [
+        (right, True),
+        (wrong_outlet, False),
+        (wrong_day, False),
+        (count, True),
+        (miscount, False),
+    ]:
+        result = verify(text, [ZARIF, BAGHERI], embed=None, threshold=0.5)
+        assert [s.supported for s in result.sentences] == [supported], text
+    thursday = verify(
+        f"⟨Thursday, February 6, 2025⟩ {quote[:-1]} [1].", [ZARIF], embed=None, threshold=0.5
+    )
+    assert thursday.sentences[0].supported and thursday.sentences[0].date == "2025-02-06"
+    assert verify(right, [ZARIF], embed=None, threshold=0.5).sentences[0].date == "2025-02-06"
