@@ -729,3 +729,38 @@ def test_pages_keep_their_characters_whatever_their_encoding() -> None:
     in_header = f"<p>{words}</p>".encode("iso-8859-2")
     assert words in decode(in_header, "header.html", "iso-8859-2")[0]
     assert decode("café".encode("cp1252"), "latin.txt")[0] == "café"  # no charset: cp1252
+
+
+def news_sitemap(entries: list[Entry]) -> str:
+    urls = "".join(
+        f"<url><loc>{escape(e.link)}</loc><news:news><news:publication>"
+        f"<news:name>{SITE_NAME}</news:name><news:language>en</news:language>"
+        f"</news:publication><news:publication_date>{e.date.isoformat()}"
+        f"</news:publication_date><news:title>{escape(e.title)}</news:title></news:news></url>"
+        for e in entries
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+        f'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">{urls}</urlset>'
+    )
+
+
+def test_a_news_sitemap_is_followed_like_a_feed(site: Site, assistant: Assistant) -> None:
+    tram = site.page("/news/tram", article_page("Tram line approved", TRAM))
+    ferry = site.page("/news/ferry", article_page("Ferry adds crossing", FERRY))
+    xml = news_sitemap(
+        [
+            Entry("Tram line approved", tram, day("2025-03-04")),
+            Entry("Ferry", ferry, day("2025-03-02")),
+        ]
+    )
+    url = site.page("/sitemap-news.xml", xml, content_type="application/xml")
+    result = make_follower(assistant).follow(url, 1800)
+    assert (result.new, result.failed) == (2, [])
+    articles = stored(assistant)
+    assert articles["Tram line approved"].date == "2025-03-04"  # no date on the page: the sitemap's
+    assert make_follower(assistant).refresh()[0].new == 0
+    plain = xml.replace("<news:news>", "<x>").replace("</news:news>", "</x>")
+    assert parse_feed(plain.encode(), url) is None  # an ordinary sitemap is not a feed
+    assert parse_feed(b'<!DOCTYPE urlset [<!ENTITY a "b">]><urlset/>', url) is None

@@ -2,7 +2,8 @@
 
 `parse_feed` reads a feed's bytes with feedparser into a `Feed` of `Item`s (key,
 link, title, the feed's date, and a fingerprint that changes when the feed says the
-item changed); it returns None for anything that is not a feed. `announced_feeds`
+item changed); a news sitemap (`<urlset>` whose `<url>`s carry `<news:news>`) is read
+as a feed too; it returns None for anything that is not a feed. `announced_feeds`
 lists the `<link rel="alternate" type="application/rss+xml|atom+xml">` of an HTML
 page. Nothing here touches the network or the store: fetching is `fetch.py`'s,
 deciding what to fetch and store is `follow.py`'s.
@@ -11,6 +12,7 @@ deciding what to fetch and store is `follow.py`'s.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -58,7 +60,7 @@ def parse_feed(content: bytes, url: str) -> Feed | None:
 
     parsed = feedparser.parse(content, sanitize_html=False, resolve_relative_uris=False)
     if not parsed.get("version"):
-        return None
+        return news_sitemap(content, url)
     items = [item for entry in parsed.entries if (item := _item(entry, url))]
     return Feed(title=" ".join(str(parsed.feed.get("title", "")).split()), items=items)
 
@@ -78,6 +80,49 @@ def _item(entry: Any, feed_url: str) -> Item | None:
     changed = f"{dict.get(entry, 'updated', '')}|{dict.get(entry, 'published', '')}"
     fingerprint = hashlib.sha256(f"{link}|{title}|{changed}".encode()).hexdigest()[:16]
     return Item(key=guid or link, link=link, title=title, date=date, fingerprint=fingerprint)
+
+
+_SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+_NEWS = "{http://www.google.com/schemas/sitemap-news/0.9}"
+
+
+def news_sitemap(content: bytes, url: str) -> Feed | None:
+    """A news sitemap's articles (each `<url>` with a `<news:news>`), or None when
+    `content` is no such sitemap. A document type is refused (no entity expansion)."""
+    from xml.etree import ElementTree
+
+    if b"<!DOCTYPE" in content[:2048].upper() or b"urlset" not in content[:4096]:
+        return None
+    try:
+        root = ElementTree.fromstring(content)
+    except ElementTree.ParseError:
+        return None
+    if root.tag != f"{_SITEMAP}urlset":
+        return None
+    entries = [(u, u.find(f"{_NEWS}news")) for u in root.iter(f"{_SITEMAP}url")]
+    news = [(u, n) for u, n in entries if n is not None]
+    if not news:
+        return None
+    items = [item for u, n in news if (item := _sitemap_item(u, n, url))]
+    outlet = _text(news[0][1].find(f"{_NEWS}publication/{_NEWS}name"))
+    return Feed(title=outlet, items=items)
+
+
+def _sitemap_item(entry: Any, news: Any, sitemap_url: str) -> Item | None:
+    link = _text(entry.find(f"{_SITEMAP}loc"))
+    if not link:
+        return None
+    link = urljoin(sitemap_url, link)
+    title = _text(news.find(f"{_NEWS}title"))
+    published = _text(news.find(f"{_NEWS}publication_date"))
+    changed = f"{_text(entry.find(f'{_SITEMAP}lastmod'))}|{published}"
+    fingerprint = hashlib.sha256(f"{link}|{title}|{changed}".encode()).hexdigest()[:16]
+    date = published[:10] if re.fullmatch(r"\d{4}-\d{2}-\d{2}", published[:10]) else ""
+    return Item(key=link, link=link, title=title, date=date, fingerprint=fingerprint)
+
+
+def _text(element: Any) -> str:
+    return " ".join(str(element.text or "").split()) if element is not None else ""
 
 
 class _LinkFinder(HTMLParser):
