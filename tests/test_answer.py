@@ -437,8 +437,8 @@ def test_a_generated_timeline_out_of_order_falls_back_to_the_dated_quotes(
     days = [s.date for s in answer.sentences if s.date]
     assert len(days) >= 3 and days == sorted(days)
     prompt = model.user_prompt(analyse(question), wide.passages)
-    dated = re.findall(r'^Article ".*?" \((?:.* — )?(\d{4}-\d{2}-\d{2})\)$', prompt, re.M)
-    assert len(dated) >= 3 and dated == sorted(dated)
+    headings = re.findall(r'^Article ".*?" \((?:.* — )?(\d{4}-\d{2}-\d{2})\)$', prompt, re.M)
+    assert len(headings) >= 3 and headings == sorted(headings)
 
 
 def test_prompts_are_checked(tmp_path: Path) -> None:

@@ -178,8 +178,10 @@ def _intent(folded: str, since: str) -> Intent:
         match = pattern.search(folded)
         if not match:
             continue
-        if kind is Intent.RECENCY and match.group().startswith("since") and not (
-            since and _since_clause(folded)
+        if (
+            kind is Intent.RECENCY
+            and match.group().startswith("since")
+            and not (since and _since_clause(folded))
         ):
             continue  # "since taking office", "since which ...": not a date to start from
         return kind

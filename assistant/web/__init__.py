@@ -1,2 +1,1 @@
-"""The Gradio web page: the app, HTML rendering of an Answer, the timeline figure.
-"""
+"""The Gradio web page: the app, HTML rendering of an Answer, the timeline figure."""
