@@ -242,9 +242,9 @@ def cmd_unfollow(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_feeds(args: argparse.Namespace, settings: Settings) -> int:
-    from .ingest.subscriptions import Subscriptions
+    from .ingest.subscriptions import open_subscriptions
 
-    rows = [_feed_row(s) for s in Subscriptions(settings.data_dir).load().feeds]
+    rows = [_feed_row(s) for s in open_subscriptions(settings).load().feeds]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0

@@ -11,6 +11,9 @@ failure named by its URL. The store and the embedding model are the real ones.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -640,6 +643,61 @@ def test_the_commands_print_the_documented_json(site: Site, tmp_path: Path) -> N
     assert run_cli("unfollow", feed, env=env).returncode == 1
 
 
+def test_with_a_chroma_server_two_hosts_share_the_subscriptions(
+    site: Site, tmp_path: Path, chroma_server: str
+) -> None:
+    """Two data folders (two hosts) on one `chroma run`: what one follows the other lists
+    and refreshes, neither stores an article twice, and an unfollow counts for both."""
+    from test_cli import ANSWERING, HEAVY, _probe
+
+    tram = site.page("/news/tram", article_page("Tram line approved", TRAM, date="2025-03-04"))
+    feed = site.feed("/feed.xml", rss([Entry("Tram", tram, day("2025-03-04"))]))
+    server = {"ASSISTANT_CHROMA_URL": chroma_server, "ASSISTANT_COLLECTION": "shared-feeds"}
+    one, two = (
+        {"ASSISTANT_DATA_DIR": str(tmp_path / name), "ASSISTANT_LLM": "extractive", **server}
+        for name in ("one", "two")
+    )
+    followed = run_cli("follow", feed, "--every", "2h", "--json", env=one)
+    assert followed.returncode == 0 and json.loads(followed.stdout)["new"] == 1, followed.stderr
+    assert not (tmp_path / "one" / "feeds.json").exists(), "the state lives on the server"
+    (listed,) = json.loads(run_cli("feeds", "--json", env=two).stdout)
+    assert (listed["url"], listed["every"], listed["articles"]) == (feed, 7200, 1)
+    assert listed["title"] == f"{SITE_NAME}: News" and listed["last_fetch"]
+    # `feeds` on a server opens the records but loads no model.
+    (tmp_path / "probe").mkdir()
+    probe, output = _probe(tmp_path / "probe", "feeds", "--json", env=server)
+    assert probe["code"] == 0 and feed in output, output
+    assert not [m for m in probe["loaded"] if m in HEAVY + ANSWERING] and probe["embedders"] == 0
+    refreshed = run_cli("refresh", "--json", env=two)
+    assert refreshed.returncode == 0, refreshed.stderr
+    (again,) = json.loads(refreshed.stdout)["feeds"]
+    assert (again["new"], again["updated"], again["failed"]) == (0, 0, [])
+    assert site.hits["/news/tram"] == 1, "the page taken on the first host is not fetched again"
+    # A new item, both hosts refreshing at once: stored once.
+    ferry = site.page("/news/ferry", article_page("Ferry adds crossing", FERRY, date="2025-03-05"))
+    entries = [Entry("Ferry", ferry, day("2025-03-05")), Entry("Tram", tram, day("2025-03-04"))]
+    site.feed("/feed.xml", rss(entries))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "assistant", "refresh", "--json"],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for env in (one, two)
+    ]
+    passes = [json.loads(p.communicate(timeout=300)[0])["feeds"][0] for p in procs]
+    assert sum(p["new"] for p in passes) >= 1 and all(p["failed"] == [] for p in passes)
+    articles = json.loads(run_cli("sources", "--json", env=one).stdout)
+    assert sorted(a["title"] for a in articles) == ["Ferry adds crossing", "Tram line approved"]
+    (after,) = json.loads(run_cli("refresh", "--json", env=one).stdout)["feeds"]
+    assert (after["new"], after["updated"]) == (0, 0), "a later pass stores nothing new"
+    assert run_cli("unfollow", feed, env=two).returncode == 0
+    assert json.loads(run_cli("feeds", "--json", env=one).stdout) == []
+    assert run_cli("unfollow", feed, env=one).returncode == 1
+
+
 # --- serving ----------------------------------------------------------------------------
 def test_the_server_refreshes_due_feeds_in_the_background_and_says_when(
     site: Site, assistant: Assistant
@@ -647,8 +705,7 @@ def test_the_server_refreshes_due_feeds_in_the_background_and_says_when(
     from assistant.ingest.schedule import Refresher
     from assistant.web.app import refreshed_line
 
-    data = assistant.settings.data_dir
-    assert refreshed_line(data) == "", "nothing followed, nothing shown"
+    assert refreshed_line(assistant.settings) == "", "nothing followed, nothing shown"
     tram = site.page("/news/tram", article_page("Tram line approved", TRAM, date="2025-03-04"))
     feed = site.feed("/feed.xml", rss([Entry("Tram", tram, day("2025-03-04"))]))
     follower = make_follower(assistant)
@@ -671,7 +728,7 @@ def test_the_server_refreshes_due_feeds_in_the_background_and_says_when(
     assert not refresher.running
     assert said == [f"refreshed {feed}: 1 new, 0 updated, 0 failed"]
     assert site.hits["/feed.xml"] == 2, "not due again for a minute: fetched once more only"
-    line = refreshed_line(data)
+    line = refreshed_line(assistant.settings)
     assert "1 followed feed, last refreshed " in line and line.startswith(
         '<div class="feed-refresh"'
     )

@@ -27,7 +27,7 @@ from .feeds import Feed, Item, announced_feeds, parse_feed
 from .fetch import Fetched, Fetcher, check_scheme
 from .pipeline import Ingestor
 from .sources import decode, from_fetched, url_id
-from .subscriptions import Seen, State, Subscription, Subscriptions, now
+from .subscriptions import Seen, State, Subscription, Subscriptions, now, open_subscriptions
 
 IngestorFactory = Callable[[], Ingestor]
 
@@ -272,8 +272,9 @@ def _credit(sub: Subscription, article_id: str) -> None:
 
 
 def follower(settings: Settings, ingestor: IngestorFactory | None = None) -> Follower:
-    """The follower of `settings`' data folder; the store and embedding model open only
-    when a pass has articles to store (or `ingestor` builds one on the caller's store)."""
+    """The follower of `settings`' data folder (its subscriptions on the Chroma server when
+    one is configured); the store and embedding model open only when a pass has articles
+    to store (or `ingestor` builds one on the caller's store)."""
 
     def make() -> Ingestor:
         from ..models.embedders import make_embedder
@@ -286,4 +287,4 @@ def follower(settings: Settings, ingestor: IngestorFactory | None = None) -> Fol
         max_bytes=int(settings.max_file_mb * 1_000_000),
         max_redirects=settings.fetch_max_redirects,
     )
-    return Follower(Subscriptions(settings.data_dir), fetcher, ingestor or make)
+    return Follower(open_subscriptions(settings), fetcher, ingestor or make)

@@ -1,7 +1,13 @@
-"""The followed feeds and what was taken from them, kept in the data folder.
+"""The followed feeds and what was taken from them, kept in the data folder, or with a
+Chroma server beside the collection.
 
-One JSON file (`feeds.json`), written whole through a partial file and a rename, so a
-crash leaves the old state or the new one; a lock file (`feeds.lock`, an exclusive
+Embedded, one JSON file (`feeds.json`), written whole through a partial file and a
+rename, so a crash leaves the old state or the new one. With a Chroma server
+(`open_subscriptions`), one record per feed and per item key in the server's side
+collection `<collection>.feeds` (`retrieval.store.FeedRecords`), so every host sharing
+the server follows the same feeds; a save upserts only the records this process changed
+and deletes only the feeds it unfollowed, and never brings back a feed another process
+unfollowed meanwhile. Either way a lock file (`feeds.lock`, an exclusive
 `flock`) is held for a whole follow or refresh pass, so two processes refreshing at
 once take turns instead of fetching and storing the same articles twice. The state
 holds each subscription (address, schedule, validators, last error, pending items)
@@ -17,16 +23,29 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from ..base.config import Settings
 from ..base.errors import IngestError
 
 STATE_FILE = "feeds.json"
 LOCK_FILE = "feeds.lock"
 _FORMAT = 1
+_FEED, _SEEN = "feed", "seen"  # the kinds of record kept on a Chroma server
+
+
+class FeedRecords(Protocol):
+    """The server's records of the state (`retrieval.store.FeedRecords`)."""
+
+    location: str
+
+    def feeds_read(self) -> list[tuple[str, str, str]]: ...
+    def feeds_present(self, kind: str, keys: Sequence[str]) -> set[str]: ...
+    def feeds_write(self, kind: str, records: dict[str, str]) -> None: ...
+    def feeds_delete(self, kind: str, keys: Sequence[str]) -> None: ...
 
 
 @dataclass
@@ -82,14 +101,20 @@ class State:
 
 
 class Subscriptions:
-    """The state file of one data folder."""
+    """The state of one data folder: its file, or the records on a Chroma server
+    (`server` opens them on first use; the lock stays in the data folder)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, server: Callable[[], FeedRecords] | None = None) -> None:
         self.folder = data_dir
         self.path = data_dir / STATE_FILE
+        self._open_server = server
+        self._server: FeedRecords | None = None
+        self._loaded: dict[tuple[str, str], str] = {}  # the server's records at load
 
     def load(self) -> State:
         """The saved state (empty when nothing is followed yet)."""
+        if self._open_server is not None:
+            return self._load_records()
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -102,7 +127,11 @@ class Subscriptions:
         )
 
     def save(self, state: State) -> None:
-        """Write the whole state or nothing (a partial file renamed into place)."""
+        """Write the whole state or nothing (a partial file renamed into place); on a
+        server, upsert what changed since `load`."""
+        if self._open_server is not None:
+            self._save_records(state)
+            return
         doc = {
             "format": _FORMAT,
             "feeds": [s.to_dict() for s in state.feeds],
@@ -118,6 +147,51 @@ class Subscriptions:
                 partial.unlink()
             raise IngestError(f"{self.path}: cannot save the followed feeds ({exc})") from None
 
+    def _records(self) -> FeedRecords:
+        if self._server is None:
+            assert self._open_server is not None
+            self._server = self._open_server()
+        return self._server
+
+    def _load_records(self) -> State:
+        records = self._records()
+        self._loaded = {(kind, key): doc for kind, key, doc in records.feeds_read()}
+        state = State()
+        try:
+            for (kind, _), doc in sorted(self._loaded.items()):
+                if kind == _FEED:
+                    state.feeds.append(Subscription.from_dict(json.loads(doc)))
+            state.seen = {
+                key: Seen(**json.loads(doc))
+                for (kind, key), doc in self._loaded.items()
+                if kind == _SEEN
+            }
+        except (TypeError, ValueError) as exc:
+            raise IngestError(
+                f"{records.location}: cannot read the followed feeds ({exc})"
+            ) from None
+        return state
+
+    def _save_records(self, state: State) -> None:
+        records = self._records()
+        feeds = {s.url: _dump(s.to_dict()) for s in state.feeds}
+        seen = {k: _dump(asdict(v)) for k, v in state.seen.items()}
+        gone = [k for kind, k in self._loaded if kind == _FEED and k not in feeds]
+        records.feeds_delete(_FEED, gone)
+        changed = self._changed(_FEED, feeds)
+        # A feed another process unfollowed since this one loaded it stays unfollowed.
+        present = records.feeds_present(_FEED, list(changed))
+        changed = {
+            k: d for k, d in changed.items() if k in present or (_FEED, k) not in self._loaded
+        }
+        records.feeds_write(_FEED, changed)
+        records.feeds_write(_SEEN, self._changed(_SEEN, seen))
+        self._loaded = {(_FEED, k): d for k, d in feeds.items()}
+        self._loaded.update({(_SEEN, k): d for k, d in seen.items()})
+
+    def _changed(self, kind: str, records: dict[str, str]) -> dict[str, str]:
+        return {k: d for k, d in records.items() if self._loaded.get((kind, k)) != d}
+
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the data folder's feed lock (waits for another process's pass to end)."""
@@ -128,6 +202,24 @@ class Subscriptions:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def open_subscriptions(settings: Settings) -> Subscriptions:
+    """The state of `settings`: on the Chroma server when one is configured (reached on
+    first use, so a command refused before that opens nothing), else `feeds.json`."""
+    if settings.chroma_server() is None:
+        return Subscriptions(settings.data_dir)
+
+    def connect() -> FeedRecords:
+        from ..retrieval.store import FeedRecords as ServerRecords
+
+        return ServerRecords(settings)
+
+    return Subscriptions(settings.data_dir, connect)
+
+
+def _dump(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, sort_keys=True)
 
 
 def now() -> float:

@@ -17,6 +17,10 @@ deletion leaves a tombstone with its own sequence in a small side collection
 `<data_dir>/bm25/`) of any process, on any host, catches up with the writes it
 did not make by reading only what changed. Which chunks the index holds is the
 cache's decision; the store supplies state, changes and chunks.
+
+With a Chroma server, the followed feeds live beside the collection too (`FeedRecords`:
+a side collection `<collection>.feeds`), so every host sharing the server follows the
+same feeds; `ingest.subscriptions` decides what the records mean.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ _REVISION = "revision"
 _SEQUENCE = "write_seq"
 #: Suffix of the side collection that records deletions (chunk id → sequence).
 _DELETED = ".deleted"
+#: Suffix of the side collection that holds the followed feeds (see `FeedRecords`).
+_FEEDS = ".feeds"
 
 
 def fingerprint(embedding_name: str, chunk_tokens: int, overlap: int, chunker: str) -> str:
@@ -84,13 +90,7 @@ class Store:
             self._collection.modify(configuration={"hnsw": {"ef_search": breadth}})
 
     def _failure(self, exc: Exception) -> StoreError:
-        """One line for a failed Chroma call: a lost server is named with its address, so
-        the person at the page or the terminal knows what to start again."""
-        if _unreachable(exc):
-            return StoreError(
-                f"the Chroma server at {self.location} is not reachable: {_short(exc)}"
-            )
-        return StoreError(f"Chroma ({self.location}) failed: {_short(exc)}")
+        return _failure(self.location, exc)
 
     def _place(self) -> str:
         """Where the saved BM25 copy of this collection lives, under `<data_dir>/bm25/`:
@@ -100,11 +100,7 @@ class Store:
 
     @property
     def location(self) -> str:
-        server = self.settings.chroma_server()
-        if server:
-            host, port, ssl = server
-            return f"{'https' if ssl else 'http'}://{host}:{port}"
-        return str(self.settings.data_dir)
+        return _location(self.settings)
 
     # --- writing -------------------------------------------------------------
     def upsert(
@@ -345,6 +341,70 @@ class Store:
                 except Exception:  # an unreadable neighbour must not break this one
                     continue
         return out
+
+
+class FeedRecords:
+    """Records of the followed feeds in the side collection `<collection>.feeds`: one per
+    (kind, key), its id the kind and a hash of the key, the record itself as JSON in the
+    document. Writes are upserts by id, so two hosts writing the same record write it
+    once. No vectors: each record carries a one-number placeholder, so Chroma never
+    embeds anything (its default embedder would download a model)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.location = _location(settings)
+        client = _Guarded(_connect(settings), lambda exc: _failure(self.location, exc))
+        self._records = client.get_or_create_collection(
+            name=settings.collection + _FEEDS, embedding_function=None
+        )
+
+    def feeds_read(self) -> list[tuple[str, str, str]]:
+        """Every record: (kind, key, JSON)."""
+        rows = Store._paged(self._records, None, ["documents", "metadatas"])
+        return [(str(m.get("kind", "")), str(m.get("key", "")), doc or "") for _, doc, m in rows]
+
+    def feeds_present(self, kind: str, keys: Sequence[str]) -> set[str]:
+        """Which of `keys` have a record of `kind` now."""
+        if not keys:
+            return set()
+        got = self._records.get(ids=[_feed_id(kind, k) for k in keys], include=["metadatas"])
+        return {str(m.get("key", "")) for m in got["metadatas"] or []}
+
+    def feeds_write(self, kind: str, records: dict[str, str]) -> None:
+        """Upsert records of `kind` (key -> JSON)."""
+        keys = list(records)
+        for i in range(0, len(keys), _PAGE):
+            part = keys[i : i + _PAGE]
+            self._records.upsert(
+                ids=[_feed_id(kind, k) for k in part],
+                embeddings=[[1.0]] * len(part),
+                documents=[records[k] for k in part],
+                metadatas=[{"kind": kind, "key": k} for k in part],
+            )
+
+    def feeds_delete(self, kind: str, keys: Sequence[str]) -> None:
+        if keys:
+            self._records.delete(ids=[_feed_id(kind, k) for k in keys])
+
+
+def _feed_id(kind: str, key: str) -> str:
+    return f"{kind}:{hashlib.sha1(key.encode()).hexdigest()}"
+
+
+def _location(settings: Settings) -> str:
+    """The server's address, or the embedded store's folder."""
+    server = settings.chroma_server()
+    if server:
+        host, port, ssl = server
+        return f"{'https' if ssl else 'http'}://{host}:{port}"
+    return str(settings.data_dir)
+
+
+def _failure(location: str, exc: Exception) -> StoreError:
+    """One line for a failed Chroma call: a lost server is named with its address, so
+    the person at the page or the terminal knows what to start again."""
+    if _unreachable(exc):
+        return StoreError(f"the Chroma server at {location} is not reachable: {_short(exc)}")
+    return StoreError(f"Chroma ({location}) failed: {_short(exc)}")
 
 
 def to_passage(chunk_id: str, text: str, meta: dict[str, Any], score: float = 0.0) -> Passage:

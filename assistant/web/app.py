@@ -46,7 +46,7 @@ from ..base.errors import AssistantError, ConfigError
 from ..base.phrases import EXTRACTIVE_LABEL
 from ..base.schema import Answer
 from ..core import Assistant
-from ..ingest.subscriptions import Subscriptions
+from ..ingest.subscriptions import open_subscriptions
 from ..retrieval.filters import Filters
 from .examples import example_questions
 from .render import (
@@ -319,7 +319,7 @@ class Handlers:
         examples = [[q] for q in example_questions(articles)]
         return (
             render_articles_table(articles),
-            render_articles_line(articles) + refreshed_line(self.assistant.settings.data_dir),
+            render_articles_line(articles) + refreshed_line(self.assistant.settings),
             gr.Dropdown(choices=outlets),
             gr.Dropdown(choices=readable, value=None),
             gr.Dataset(samples=examples, visible=bool(examples)),
@@ -335,7 +335,7 @@ class Handlers:
         articles = self.assistant.store.articles()
         known = set(opened or [])
         fresh = [a for a in articles if opened is not None and a.id not in known]
-        line = render_articles_line(articles) + refreshed_line(self.assistant.settings.data_dir)
+        line = render_articles_line(articles) + refreshed_line(self.assistant.settings)
         if not fresh:
             return line
         titles = "; ".join(esc(short(a.title or a.id, 70)) for a in fresh[:5])
@@ -727,13 +727,14 @@ def _records(path: Path) -> int:
         return 1
 
 
-def refreshed_line(data_dir: Path) -> str:
-    """When followed feeds last brought articles in (empty when nothing is followed)."""
+def refreshed_line(settings: Settings) -> str:
+    """When followed feeds last brought articles in (empty when nothing is followed or
+    the state cannot be read)."""
     import html
     from datetime import datetime
 
     try:
-        state = Subscriptions(data_dir).load()
+        state = open_subscriptions(settings).load()
     except AssistantError:
         return ""
     if not state.feeds:
