@@ -94,7 +94,7 @@ def test_the_answer_type_and_dates_come_with_the_analysis() -> None:
     assert (when.wants, when.past, when.future) == ("when", True, False)
     assert when.dates.prefix == "2024-03"
     assert analyse("When will the pact expire?", TODAY).future
-    assert analyse("On what day of the week did they meet?", TODAY).wants == ""
+    assert analyse("On what day of the week did they meet?", TODAY).wants == "when"
     assert analyse("In which year did the treaty lapse?", TODAY).wants == "when"
     assert analyse("Which outlet reported the trip?", TODAY).asks_outlet
     assert analyse("How many outlets reported the trip?", TODAY).counts

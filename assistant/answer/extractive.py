@@ -23,7 +23,7 @@ from ..language.dates import MONTH as _MONTH
 from ..language.dates import WEEKDAY as _WEEKDAY
 from ..language.dates import describe, mentions_date, resolve, spoken_date, to_date
 from ..language.question import Question
-from ..language.text import content_stems, fold, sentence_spans
+from ..language.text import content_stems, english, fold, sentence_spans
 from .citations import EmbedFn, entities
 
 _DATEISH = re.compile(
@@ -62,13 +62,10 @@ class Candidate:
         return (p.article_id, p.start + self.start) if p else ("", self.start)
 
 
-# A sentence opening like this leans on the one before it ("He stressed...", "The two ...").
+# A sentence opening like this leans on the one before it ("He stressed...", "The two ...",
+# "Beyond bilateral relations, the two ..."): the openings are data/english.yaml's.
 _ANAPHORIC = re.compile(
-    r"^(?:[^,.]{1,40},\s*)?"  # an opening phrase: "Beyond bilateral relations, the two ..."
-    r"(?:for (?:his|her|their|its) part\b|he|she|they|it|his|her|their|its|this|that|these"
-    r"|those|the two|both|the visit"
-    r"|the meeting|the talks|the move|the group|the minister)\b",
-    re.I,
+    r"^(?:[^,.]{1,40},\s*)?(?:" + "|".join(english()["anaphoric_openings"]) + r")\b", re.I
 )
 
 

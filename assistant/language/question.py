@@ -192,7 +192,7 @@ def _wants(folded: str) -> str:
     """The answer type, from the question's first words (a clause later on, "... and
     when", belongs to an enumeration, which dates every item anyway)."""
     head = folded[:40]
-    if _pattern("date_question").search(head) and not _pattern("not_date_question").search(folded):
+    if _pattern("date_question").search(head):
         return "when"
     for kind, phrases in _words()["wants"].items():
         if any(re.search(rf"(?:^|\s){p}\b", head) for p in phrases):

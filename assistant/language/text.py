@@ -14,28 +14,11 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
+from importlib import resources
+from typing import Any
 
 _POSSESSIVE = re.compile(r"'s\b")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
-
-#: Words a news question or report uses that say nothing about its subject, on top of
-#: the library's English stopword list: reporting verbs and question fillers.
-_NEWS_STOPWORDS = frozenset(
-    [
-        "also",
-        "said",
-        "says",
-        "say",
-        "according",
-        "told",
-        "tell",
-        "many",
-        "much",
-        "whose",
-        "would",
-        "could",
-    ]
-)
 
 
 @lru_cache(maxsize=1)
@@ -43,7 +26,7 @@ def stopwords() -> frozenset[str]:
     """English stopwords: NLTK's list as bm25s ships it, plus news fillers."""
     from bm25s.stopwords import STOPWORDS_EN_PLUS
 
-    return frozenset(STOPWORDS_EN_PLUS) | _NEWS_STOPWORDS
+    return frozenset(STOPWORDS_EN_PLUS) | frozenset(english()["news_stopwords"])
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -91,47 +74,11 @@ def content_words(text: str) -> list[str]:
     return [w for w in words(text) if w not in stop and len(w) > 1]
 
 
-# English irregular past forms that news prose uses all the time ("met", "held", "said"):
-# a suffix stemmer cannot reach "meet" from "met". Grammar of English, not any beat's
-# vocabulary.
-_IRREGULAR = {
-    "met": "meet",
-    "held": "hold",
-    "went": "go",
-    "came": "come",
-    "took": "take",
-    "made": "make",
-    "gave": "give",
-    "led": "lead",
-    "left": "leave",
-    "sent": "send",
-    "began": "begin",
-    "paid": "pay",
-    "spoke": "speak",
-    "sought": "seek",
-    "brought": "bring",
-    "thought": "think",
-    "flew": "fly",
-    "saw": "see",
-    "fought": "fight",
-    "struck": "strike",
-    "chose": "choose",
-    "fell": "fall",
-    "rose": "rise",
-}
-
-
-# Light verbs and their usual objects: in "take part", "take place", "hold talks" the
-# meaning sits in the other words, and an article says the same with "attended" or
-# "discussions in <city>". Only the refusal gate's word-coverage check leaves them out;
-# retrieval keeps them. Grammar of English, as _IRREGULAR.
-_LIGHT_STEMS = frozenset(["take", "part", "place", "hold"])
-
-
 def meaning_words(text: str) -> list[str]:
     """Content words less the light verbs, or all content words if only those are left."""
     found = content_words(text)
-    kept = [w for w in found if stem(w) not in _LIGHT_STEMS]
+    light = frozenset(english()["light_verbs"])
+    kept = [w for w in found if stem(w) not in light]
     return kept or found
 
 
@@ -145,7 +92,8 @@ def _stemmer() -> object:
 @lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
     """The Snowball (Porter 2) stem of a folded word; irregular past forms first."""
-    return str(_stemmer().stemWord(_IRREGULAR.get(word, word)))  # type: ignore[attr-defined]
+    irregular: dict[str, str] = english()["irregular_verbs"]
+    return str(_stemmer().stemWord(irregular.get(word, word)))  # type: ignore[attr-defined]
 
 
 def content_stems_list(text: str) -> list[str]:
@@ -160,3 +108,13 @@ def content_stems(text: str) -> set[str]:
 def approx_tokens(texts: Sequence[str]) -> list[int]:
     """A tokenizer-free estimate (word pieces ~ 1.3 per word) for tests and fallbacks."""
     return [int(len(re.findall(r"\w+|[^\w\s]", t)) * 1.3) + 1 for t in texts]
+
+
+@lru_cache(maxsize=1)
+def english() -> dict[str, Any]:
+    """The English word lists of `data/english.yaml`, read once."""
+    import yaml
+
+    path = resources.files("assistant.language") / "data" / "english.yaml"
+    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data
