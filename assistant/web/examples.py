@@ -41,19 +41,20 @@ def example_questions(articles: Sequence[StoredArticle], count: int = EXAMPLE_CO
 
 
 def main_subjects(articles: Sequence[StoredArticle], count: int = 2) -> list[str]:
-    """The names the titles repeat most, most frequent first, each shown in its shortest
-    form ("France" for "France" and "French"); a name must occur in two titles or more."""
+    """The names the titles repeat most, most frequent first (ties: the one met first),
+    each shown in its shortest form ("France" for "France" and "French"); a name must
+    occur in two titles or more."""
     groups: Counter[frozenset[str]] = Counter()
     forms: dict[frozenset[str], set[str]] = {}
     for article in articles:
-        seen = set()
+        seen: dict[frozenset[str], None] = {}  # in title order: ties go to the first seen
         for word in _NAME.findall(article.title):
             folded = fold(word).strip("'’")
             if folded in stopwords():
                 continue
             key = frozenset({folded, *country_aliases(folded)})
             forms.setdefault(key, set()).add(word.strip("'’"))
-            seen.add(key)
-        groups.update(seen)
+            seen[key] = None
+        groups.update(list(seen))
     ranked = [key for key, n in groups.most_common() if n >= 2]
     return [min(forms[key], key=lambda w: (len(w), w)) for key in ranked[:count]]
