@@ -703,7 +703,7 @@ def test_the_server_refreshes_due_feeds_in_the_background_and_says_when(
     site: Site, assistant: Assistant
 ) -> None:
     from assistant.ingest.schedule import Refresher
-    from assistant.web.app import refreshed_line
+    from assistant.web.feeds import refreshed_line
 
     assert refreshed_line(assistant.settings) == "", "nothing followed, nothing shown"
     tram = site.page("/news/tram", article_page("Tram line approved", TRAM, date="2025-03-04"))

@@ -384,7 +384,7 @@ def test_examples_ask_what_a_reader_of_this_collection_would() -> None:
     ]
     assert example_questions([StoredArticle("x", "One story", "unknown", "", "", 1)]) == []
     # No seed vocabulary in the page's code: the product serves any beat.
-    for module in ("app.py", "render.py", "timeline.py", "examples.py"):
+    for module in ("app.py", "assets.py", "examples.py", "feeds.py", "render.py", "timeline.py"):
         code = (Path(__file__).parent.parent / "assistant" / "web" / module).read_text()
         for name in ("Zarif", "Bagheri", "Araghchi", "Baghdad", "Iran"):
             assert name not in code, f"{module} names {name}"

@@ -9,16 +9,17 @@ and a bounded waiting line: when it is full, a 503 with the product's "busy, ret
 5 s" line and a Retry-After header; public sharing never on, optional login from
 `ASSISTANT_AUTH=user:password`); `serve(settings)` is what `assistant serve` calls:
 it says on the terminal what it does (seeding, the URL, the answerer), then blocks.
-The page script (`JS`) makes a click on [n] open and focus the sentence that answer
-sentence rests on, and the card's "back to the answer" link return to it. An answer
+An answer
 that breaks off while streaming stays on the page marked " — (cut off)", with the
 error line under it.
 
-What it leaves to others: the HTML of answers, cards and tables is
-`web_render.py`'s (jinja2 templates, escaped by default); the timeline figure is
-`web_timeline.py`'s; retrieval, answering and verification are the core's
-(`assistant.answer`); reading and indexing uploads is `ingest.py`'s; parsing
-filters is `Filters.parse`'s. Only this module imports gradio, and nothing launches
+What it leaves to others: the HTML of answers, cards and tables is `render.py`'s
+(jinja2 templates, escaped by default); the style sheet and the script that focuses
+the sentence a clicked [n] rests on are `assets.py`'s; the example chips
+`examples.py`'s; following feeds and the refresh line `feeds.py`'s; the timeline
+figure `timeline.py`'s; retrieval, answering and verification are the core's
+(`core.py`); reading and indexing uploads is `ingest/`'s; parsing filters is
+`Filters.parse`'s. Only this module imports gradio, and nothing launches
 at import. A backend failure (`AssistantError`) becomes a chat message; the page
 stays up.
 """
@@ -31,7 +32,7 @@ import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline by default
 
@@ -46,9 +47,10 @@ from ..base.errors import AssistantError, ConfigError
 from ..base.phrases import EXTRACTIVE_LABEL
 from ..base.schema import Answer
 from ..core import Assistant
-from ..ingest.subscriptions import open_subscriptions
 from ..retrieval.filters import Filters
+from .assets import CSS, JS
 from .examples import example_questions
+from .feeds import follow_feed, follow_line, refreshed_line, start_refresher
 from .render import (
     EMPTY_SOURCES,
     GONE,
@@ -61,9 +63,6 @@ from .render import (
     render_sources,
 )
 from .timeline import short, timeline_figure, timeline_points
-
-if TYPE_CHECKING:
-    from ..ingest.follow import FeedResult
 
 log = logging.getLogger(__name__)
 
@@ -79,96 +78,6 @@ QUEUE_PER_SLOT = 64
 RETRY_AFTER_S = 5
 BUSY = f"the assistant is busy (too many questions waiting); retry in {RETRY_AFTER_S} s"
 DATE_HINT = "YYYY-MM-DD"
-
-CSS = """
-.src-card {border: 1px solid var(--border-color-primary); border-radius: 8px;
-  padding: 8px 10px; margin: 8px 0;}
-.src-card.active {outline: 3px solid var(--color-accent); outline-offset: 1px;}
-.src-head {font-weight: 600;}
-.src-meta {font-size: .85em; opacity: .8; margin: 2px 0 6px; overflow-wrap: anywhere;}
-.src-text {white-space: pre-wrap; font-size: .92em; line-height: 1.45;}
-mark.support {background: #fde68a; color: #111; padding: 0 2px; border-radius: 3px;}
-mark.support.focus {background: #fb923c; color: #111; outline: 2px solid #c2410c;
-  box-shadow: 0 0 0 3px rgba(194, 65, 12, .25);}
-.src-weak {color: #b45309; font-size: .85em;}
-a.back {display: inline-block; margin: 6px 0 2px; font-size: .88em; font-weight: 600;
-  padding: 4px 0;}
-.src-turn > summary {cursor: pointer; font-weight: 600; margin-top: 6px;}
-.ans-sent.flash {background: #fef3c7; border-radius: 3px; transition: background .4s;}
-.unsupported {text-decoration: underline wavy #dc2626; text-underline-offset: 3px;}
-.unsupported-flag {color: #dc2626; font-size: .8em; white-space: nowrap;}
-a.cite {text-decoration: none; font-weight: 600;}
-.answer-note {font-size: .8em; opacity: .75;}
-.why-note {display: block; font-size: .9em; color: #92400e;}
-.article-count {font-size: .95em; opacity: .85;}
-#articles {overflow-x: hidden;}
-table.articles {width: 100%; table-layout: fixed; border-collapse: collapse; font-size: .85em;}
-table.articles th, table.articles td {padding: 3px 5px; text-align: left; vertical-align: top;
-  overflow-wrap: break-word; border-bottom: 1px solid var(--border-color-primary);}
-table.articles th {white-space: nowrap; overflow: hidden; font-size: .95em;}
-table.articles .num {text-align: right;}
-table.articles code {font-size: .92em;}
-col.c-date {width: 6.6em;} col.c-outlet {width: 20%;} col.c-chunks {width: 5.4em;}
-col.c-id {width: 7.4em;}
-@media (max-width: 640px) {
-  table.articles {font-size: .78em;}
-  table.articles th, table.articles td {padding: 2px 3px;}
-  col.c-date {width: 4.5em;} col.c-outlet {width: 19%;} col.c-chunks {width: 5em;}
-  col.c-id {width: 4.1em;}
-}
-#chips .gallery-item, #chips button {text-align: left;}
-"""
-
-# A click on [n] opens its card, focuses the sentence(s) that answer sentence rests on
-# (mark.focus) and points the card's back link at the answer sentence.
-JS = """
-() => {
-  const show = (el) => el.scrollIntoView({behavior: 'smooth', block: 'center'});
-  const sentenceOf = (link) => {
-    const own = link.closest('.ans-sent');
-    return own ? own.id.split('-').pop() : null;
-  };
-  const openSource = (link) => {
-    const card = document.getElementById(link.getAttribute('href').split('#').pop());
-    if (!card) return false;
-    for (let d = card.closest('details'); d; d = d.parentElement.closest('details')) d.open = true;
-    document.querySelectorAll('.src-card.active').forEach((el) => el.classList.remove('active'));
-    document.querySelectorAll('mark.support.focus').forEach((el) => el.classList.remove('focus'));
-    card.classList.add('active');
-    const sent = sentenceOf(link);
-    card.querySelectorAll('mark.support').forEach((m) => {
-      const rests = (m.dataset.for || '').split(' ');
-      if (sent !== null && rests.includes(sent)) m.classList.add('focus');
-    });
-    const back = card.querySelector('a.back');
-    if (back && sent !== null) {
-      const turn = card.id.split('-')[1];
-      back.dataset.back = `ans-${turn}-${sent}`;
-      back.setAttribute('href', `#ans-${turn}-${sent}`);
-    }
-    show(card.querySelector('.src-passages mark.focus') || card);
-    return true;
-  };
-  const backToAnswer = (link) => {
-    const target = document.getElementById(link.dataset.back || '');
-    if (!target) return false;
-    show(target);
-    target.classList.add('flash');
-    setTimeout(() => target.classList.remove('flash'), 2000);
-    return true;
-  };
-  document.addEventListener('click', (event) => {
-    if (!event.target.closest) return;
-    const cite = event.target.closest('a.cite');
-    const back = event.target.closest('a.back');
-    const done = cite ? openSource(cite) : back ? backToAnswer(back) : false;
-    if (done) {
-      event.preventDefault();
-      event.stopPropagation();
-    }
-  }, true);
-}
-"""
 
 
 # --- inputs and page content ------------------------------------------------------------
@@ -586,27 +495,6 @@ def _follow() -> tuple[Any, Any, Any]:
     return feed, follow, followed
 
 
-def follow_feed(assistant: Assistant, url: str) -> FeedResult:
-    """Subscribe to `url` on the page's own store and model, at the default schedule."""
-    from ..ingest.follow import follower, parse_every
-    from ..ingest.pipeline import Ingestor
-
-    settings = assistant.settings
-
-    def ingestor() -> Ingestor:
-        return Ingestor(settings, assistant.store, assistant.embedder)
-
-    return follower(settings, ingestor).follow(url, parse_every(settings.follow_every))
-
-
-def follow_line(result: FeedResult) -> str:
-    """'https://…/feed.xml: 2 new, 0 updated, 5 unchanged, 1 failed (first error)'."""
-    counts = f"{result.new} new, {result.updated} updated, {result.unchanged} unchanged"
-    failed = result.failed
-    first = f" ({failed[0]['error']})" if failed else ""
-    return f"Followed {result.url}: {counts}, {len(failed)} failed{first}"
-
-
 def _new_chat() -> tuple[list[dict[str, str]], Session, str, None, str]:
     return [], Session(), EMPTY_SOURCES, None, ""
 
@@ -725,39 +613,6 @@ def _records(path: Path) -> int:
         return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
     except (OSError, UnicodeDecodeError):
         return 1
-
-
-def refreshed_line(settings: Settings) -> str:
-    """When followed feeds last brought articles in (empty when nothing is followed or
-    the state cannot be read)."""
-    import html
-    from datetime import datetime
-
-    try:
-        state = open_subscriptions(settings).load()
-    except AssistantError:
-        return ""
-    if not state.feeds:
-        return ""
-    last = state.last_refresh()
-    when = datetime.fromtimestamp(last).astimezone().strftime("%Y-%m-%d %H:%M %Z") if last else ""
-    feeds = f"{len(state.feeds)} followed feed{'s' * (len(state.feeds) != 1)}"
-    text = f"{feeds}, last refreshed {when}" if when else f"{feeds}, not refreshed yet"
-    return f'<div class="feed-refresh" id="feed-refresh">{html.escape(text)}</div>'
-
-
-def start_refresher(assistant: Assistant, settings: Settings, say: Callable[[str], None]) -> Any:
-    """The background feed refresher over the page's own store and model (None when off)."""
-    if not settings.serve_refresh:
-        return None
-    from ..ingest.follow import follower
-    from ..ingest.pipeline import Ingestor
-    from ..ingest.schedule import Refresher
-
-    def ingestor() -> Ingestor:
-        return Ingestor(settings, assistant.store, assistant.embedder)
-
-    return Refresher(follower(settings, ingestor), say=say).start()
 
 
 def _answerer(mode: str) -> str:
