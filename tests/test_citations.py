@@ -153,6 +153,8 @@ def test_line_notes_of_answers_across_articles_are_checked_against_metadata() ->
     ]:
         result = verify(text, [ZARIF, BAGHERI], embed=None, threshold=0.5)
         assert [s.supported for s in result.sentences] == [supported], text
+        if text == count:  # it rests on metadata: no article sentence is marked for it
+            assert result.sentences[0].rests_on == () and not any(c.spans for c in result.citations)
     thursday = verify(
         f"⟨Thursday, February 6, 2025⟩ {quote[:-1]} [1].", [ZARIF], embed=None, threshold=0.5
     )

@@ -195,9 +195,10 @@ def verify(
         scored = [
             (n, *_support(claim, sources[n - 1], sims.get((i, n)))) for n in cites
         ]  # (n, score, passage, span)
+        notes_only = not re.search(r"\w", claim)
         if not _notes_hold(sentence, [sources[n - 1] for n in cites]):
             scored = [(n, 0.0, p, span) for n, _, p, span in scored]  # a wrong computed date
-        elif not re.search(r"\w", claim):
+        elif notes_only:
             # Only computed notes ("3 articles from 2 named outlets"), each recomputed
             # from the cited articles' metadata above: they hold, so the line is supported.
             scored = [(n, 1.0, p, span) for n, _, p, span in scored]
@@ -205,6 +206,8 @@ def verify(
             best[n] = max(best.get(n, 0.0), score)
         support = max((score for _, score, _, _ in scored), default=0.0)
         rests = [x for x in scored if x[1] >= threshold] or sorted(scored, key=lambda x: -x[1])[:1]
+        if notes_only:
+            rests = []  # it rests on the articles' metadata, not on any of their sentences
         for n, _, passage, span in rests:
             used.setdefault(n, set()).add((passage.chunk_id, span))
         checks.append(
