@@ -87,17 +87,18 @@ class RetrievalSettings(_Section):
     max_per_article: int = 3
     reranker: str = "local:ms-marco-MiniLM-L-12-v2"
     # The judge re-orders the top 20 fused passages: ahead at recall@1/2/4 and equal at @10
-    # on six unseen RealTime QA weeks (README); ~0.55 s a warm question on 2 cores.
+    # on six unseen RealTime QA weeks (docs/evaluation.md); ~0.55 s a warm question on 2 cores.
     rerank_depth: int = 20
     rerank_mode: str = "replace"
     # A second judge of passages: it orders the top `late_depth` fused candidates, the
     # cross-encoder re-orders the top `rerank_depth` of its order, the orders are fused (a
     # cascade). Off by default: the seed eval loses a citation and each question costs more
-    # on 2 cores (README, "A second judge").
+    # on 2 cores (docs/evaluation.md, "A second judge").
     late_reranker: str = "none"
     late_depth: int = 40
     lexical_search: bool = True
-    # Both off by default: each lowered recall@4/@10 on the unseen RealTime QA weeks (README).
+    # Both off by default: each lowered recall@4/@10 on the unseen RealTime QA weeks
+    # (docs/evaluation.md).
     date_ranking: bool = False
     diversify: bool = False
 

@@ -140,7 +140,7 @@ class SentenceCheck:
         return {**asdict(self), "rests_on": [list(x) for x in self.rests_on]}
 
 
-#: Version of `Answer.to_dict()` (the `ask --json` and `/ask` shape); see the README.
+#: Version of `Answer.to_dict()` (the `ask --json` and `/ask` shape); see docs/architecture.md.
 ANSWER_SCHEMA = 2
 
 

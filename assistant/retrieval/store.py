@@ -80,11 +80,12 @@ class Store:
         of the same RealTime QA week, with bit-identical vectors, returned different dense
         top 40s for 2 of 30 questions at Chroma's default breadth of 100, neither of them
         the exact top 40. A breadth well above `fetch_k` makes the search exact in practice,
-        so the same articles give the same passages on every build and machine (README,
-        "What it survives"). It takes effect for an embedded store and for a new collection
-        on a Chroma server at once; a running `chroma run` that has already loaded an older
-        collection's index keeps its old breadth until it loads the index again (measured:
-        19 of 20 queries still inexact after the change; restart the server once)."""
+        so the same articles give the same passages on every build and machine
+        (docs/reliability.md, "What it survives"). It takes effect for an embedded store
+        and for a new collection on a Chroma server at once; a running `chroma run` that
+        has already loaded an older collection's index keeps its old breadth until it loads
+        the index again (measured: 19 of 20 queries still inexact after the change; restart
+        the server once)."""
         hnsw = (getattr(self._collection, "configuration", None) or {}).get("hnsw") or {}
         if hnsw.get("ef_search") != breadth:
             self._collection.modify(configuration={"hnsw": {"ef_search": breadth}})
