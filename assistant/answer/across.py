@@ -31,7 +31,7 @@ from ..base.phrases import (
     format_marker,
 )
 from ..base.schema import Passage
-from ..language.dates import describe, event_day, resolve, spoken_date, to_date
+from ..language.dates import event_day, spoken_date
 from ..language.question import Intent, Question
 from ..language.text import content_stems, fold, meaning_words
 from .citations import EmbedFn, entities
@@ -185,13 +185,10 @@ def event_date(sentence: str, passage: Passage) -> tuple[str, str]:
     """(ISO day, note) of what a sentence reports (`dates.event_day`); the note says how
     the day is known: "March 5, 2024" (the sentence says so), "reported on March 5,
     2024" (the article's date), or "undated"."""
-    day, known = event_day(sentence, passage.date)
-    if known == "text":
-        resolved = [r for r in resolve(sentence, to_date(passage.date)) if r.granularity == "day"]
-        return day, describe(resolved[0]) if resolved else spoken_date(day)
+    day, known, words = event_day(sentence, passage.date)
     if known == "report":
-        return day, REPORTED_ON.format(date=spoken_date(day))
-    return "", UNDATED
+        return day, REPORTED_ON.format(date=words)
+    return (day, words) if known else ("", UNDATED)
 
 
 def _source_note(passage: Passage | None) -> str:

@@ -221,15 +221,7 @@ def select(
     if not ranked:
         return []
     pool = [c for c in ranked[: limit * 4] if c.score >= ranked[0].score * floor]
-    vectors = embed([c.text for c in pool])
-    chosen: list[int] = []
-    for i, cand in enumerate(pool):
-        if len(chosen) >= limit:
-            break
-        if any(_near_duplicate(cand, pool[j], float(vectors[i] @ vectors[j])) for j in chosen):
-            continue
-        chosen.append(i)
-    return [pool[i] for i in chosen]
+    return _pick(pool, embed, limit)
 
 
 def select_judged(
@@ -251,6 +243,24 @@ def select_judged(
         return []
     best = pool[0].judge or 0.0
     pool = [c for c in pool if (c.judge or 0.0) >= best - margins[0]]
+
+    def joins(cand: Candidate, chosen: list[Candidate]) -> bool:
+        first = chosen[0] if chosen else None
+        if not first or cand.order[0] == first.order[0]:
+            return True
+        return _near(cand, first, margins) and _adds(cand, chosen, query)
+
+    return _pick(pool, embed, limit, joins)
+
+
+def _pick(
+    pool: list[Candidate],
+    embed: EmbedFn,
+    limit: int,
+    joins: Callable[[Candidate, list[Candidate]], bool] = lambda _c, _chosen: True,
+) -> list[Candidate]:
+    """Up to `limit` of the pool, in order, without near-duplicates of those already
+    chosen, each also accepted by `joins(candidate, chosen so far)`."""
     vectors = embed([c.text for c in pool])
     chosen: list[int] = []
     for i, cand in enumerate(pool):
@@ -258,16 +268,8 @@ def select_judged(
             break
         if any(_near_duplicate(cand, pool[j], float(vectors[i] @ vectors[j])) for j in chosen):
             continue
-        first = pool[chosen[0]] if chosen else None
-        if (
-            first
-            and cand.order[0] != first.order[0]
-            and (
-                not _near(cand, first, margins) or not _adds(cand, [pool[j] for j in chosen], query)
-            )
-        ):
-            continue
-        chosen.append(i)
+        if joins(cand, [pool[j] for j in chosen]):
+            chosen.append(i)
     return [pool[i] for i in chosen]
 
 

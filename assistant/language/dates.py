@@ -299,15 +299,16 @@ def date_intent(question: str) -> DateIntent:
     return DateIntent(int(years[0]) if years else None, month if years else None, order)
 
 
-def event_day(sentence: str, published: str) -> tuple[str, str]:
-    """(ISO day, how it is known) of what a news sentence reports: a day it names
-    ("text"; a relative one, "on Saturday", resolved against `published`), else the
-    article's own date ("report"), else ("", "")."""
+def event_day(sentence: str, published: str) -> tuple[str, str, str]:
+    """(ISO day, how it is known, the day in words) of what a news sentence reports: a
+    day it names ("text"; a relative one, "on Saturday", resolved against `published`:
+    "Saturday, December 2, 2023"), else the article's own date ("report"), else
+    ("", "", "")."""
     for found in resolve(sentence, to_date(published)):
         if found.granularity == "day":
-            return found.value.isoformat(), "text"
+            return found.value.isoformat(), "text", describe(found)
     if (named := parse_date(sentence)) and to_date(named):
-        return named, "text"
+        return named, "text", spoken_date(named)
     if to_date(published):
-        return published, "report"
-    return "", ""
+        return published, "report", spoken_date(published)
+    return "", "", ""
