@@ -27,15 +27,21 @@ Variants (NAME or NAME@DEPTH, DEPTH the candidates re-ordered, default 20):
   late>judge   a cascade: the late-interaction model orders all 40 candidates, the judge
              re-orders its top DEPTH (the judge's cost stays at DEPTH passages)
   late>both  the same cascade, its top DEPTH in the fusion of the judge's and the late order
+  cutN       the judge reads each pair cut to N word pieces (question and passage together;
+             the shipped judge cuts at 512), so its cost falls with N
+The table's last column is the judge's work: word pieces it reads per question (a
+passage pair costs about 0.25 ms a word piece on one core, see benchmarks/judge_speed.py).
 A table, then one JSON line with every figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import pickle
+import re
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -69,9 +75,10 @@ LATE_SPEC = "local:answerai-colbert-small-v1"
 
 def parse_variant(name: str) -> tuple[str, int]:
     kind, _, depth = name.partition("@")
-    if kind not in KINDS or (depth and not depth.isdigit()):
+    known = kind in KINDS or re.fullmatch(r"cut\d+", kind)
+    if not known or (depth and not depth.isdigit()):
         raise argparse.ArgumentTypeError(
-            f"unknown variant {name!r}: use one of {', '.join(KINDS)}, optionally @DEPTH"
+            f"unknown variant {name!r}: use one of {', '.join(KINDS)}, cutN, optionally @DEPTH"
         )
     return kind, min(FETCH, int(depth or 20))
 
@@ -148,6 +155,8 @@ def passage_scores(
     texts = [c["text"] for c in head]
     if kind == "title":
         return judge(question, [c["title"] + "\n" + c["text"] for c in head])
+    if kind.startswith("cut"):
+        return judge(question, [cut(question, t, int(kind[3:])) for t in texts])
     scores = judge(question, texts)
     if kind == "sentmax":
         return [
@@ -156,6 +165,39 @@ def passage_scores(
     if kind == "prior":
         return [s - 0.5 * math.log(1 + rank) for rank, s in enumerate(scores)]
     return scores
+
+
+@functools.cache
+def _tokenizer() -> Any:
+    """The judge's own tokenizer, cutting the passage side only (as the judge does)."""
+    from tokenizers import Tokenizer
+
+    from assistant.models.judge import packaged_reranker_dir
+
+    folder = packaged_reranker_dir("ms-marco-MiniLM-L-12-v2")
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def cut(question: str, text: str, pieces: int) -> str:
+    """`text` up to the last word piece the judge reads when a pair is cut at `pieces`."""
+    tokenizer = _tokenizer()
+    tokenizer.enable_truncation(pieces, strategy="only_second")
+    enc = tokenizer.encode(question, text)
+    ends = [end for (_, end), seq in zip(enc.offsets, enc.sequence_ids, strict=True) if seq == 1]
+    return text[: ends[-1]] if ends else ""
+
+
+def pieces_read(kind: str, depth: int, row: dict[str, Any]) -> int:
+    """Word pieces the cross-encoder reads for this question under the variant."""
+    if kind == "fused" or kind == "late" or kind.startswith("late@"):
+        return 0
+    tokenizer = _tokenizer()
+    limit = int(kind[3:]) if kind.startswith("cut") else 512
+    tokenizer.enable_truncation(limit, strategy="only_second")
+    texts = [c["text"] for c in row["cands"][:depth]]
+    return sum(len(e.ids) for e in tokenizer.encode_batch([(row["question"], t) for t in texts]))
 
 
 def reorder(kind: str, depth: int, row: dict[str, Any], judge: Judge, late: Judge) -> list[str]:
@@ -245,14 +287,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     late = Judge(args.cache / "late-scores.pkl", kind="late")
     mc = rq.Scorer(make_embedder(Settings(_env_file=None)), None)  # type: ignore[call-arg]
     result: dict[str, Any] = {"data": str(args.data_dir), "questions": len(rows), "variants": {}}
-    log(f"{'variant':<14} {'@1':>6} {'@2':>6} {'@4':>6} {'@10':>6} {'mc_acc':>7}")
+    log(f"{'variant':<14} {'@1':>6} {'@2':>6} {'@4':>6} {'@10':>6} {'mc_acc':>7} {'pieces/q':>9}")
     for name, kind, depth in variants:
         figs = evaluate(rows, partial(reorder, kind, depth, judge=judge, late=late), mc)
         judge.save()  # a stopped run keeps the scores it paid for
         late.save()
+        figs["pieces_per_question"] = sum(pieces_read(kind, depth, r) for r in rows) / len(rows)
         result["variants"][name] = figs
         cells = " ".join(f"{figs[f'answer_recall@{d}']:>6.3f}" for d in (1, 2, 4, 10))
-        log(f"{name:<14} {cells} {figs['mc_acc']:>7.3f}")
+        log(f"{name:<14} {cells} {figs['mc_acc']:>7.3f} {figs['pieces_per_question']:>9.0f}")
     print(json.dumps(result, sort_keys=True), flush=True)
     return 0
 

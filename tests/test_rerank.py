@@ -13,6 +13,7 @@ import pytest
 
 from assistant.base.errors import ConfigError
 from assistant.base.schema import Passage
+from assistant.language.text import sentences
 from assistant.models.judge import (
     PACKAGED_RERANKERS,
     CrossEncoder,
@@ -23,10 +24,12 @@ from assistant.models.judge import (
     make_reranker,
     packaged_reranker_dir,
 )
+from assistant.models.packaged import signed_products_exact
 from assistant.retrieval.retriever import Components, Retriever
 
 SPEC = "local:ms-marco-MiniLM-L-12-v2"
 LATE = "local:answerai-colbert-small-v1"
+SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 
 # Written for this test (not from the seeds or any benchmark).
 PAIRS = [
@@ -160,23 +163,49 @@ def test_specs_are_checked_before_anything_loads() -> None:
 
 
 def test_the_exact_arithmetic_copy_is_made_once_and_reused(tmp_path: Path) -> None:
-    """The judge runs a copy of the model with uint8 weights (exact kernels on every CPU):
-    made on first load into the cache folder, loaded from there afterwards, and scoring
-    exactly as a copy converted in memory does; an unwritable folder only costs time."""
+    """On a CPU without VNNI the judge runs a copy of the model with uint8 weights (exact
+    kernels there): made on first load into the cache folder, loaded from there afterwards,
+    and scoring exactly as a copy converted in memory does; an unwritable folder only costs
+    time. (`signed=False` takes that path on any CPU.)"""
     _, _, sha256 = PACKAGED_RERANKERS["ms-marco-MiniLM-L-12-v2"]
     folder = packaged_reranker_dir("ms-marco-MiniLM-L-12-v2")
     question, relevant, unrelated = PAIRS[1]
-    first = CrossEncoder("a", folder, sha256, cache_dir=tmp_path / "models")
-    (copy,) = (tmp_path / "models").iterdir()
+    models = tmp_path / "models"
+    first = CrossEncoder("a", folder, sha256, cache_dir=models, signed=False)
+    (copy,) = models.iterdir()
     made = copy.stat().st_mtime_ns
-    again = CrossEncoder("b", folder, sha256, cache_dir=tmp_path / "models")
-    assert copy.stat().st_mtime_ns == made and list((tmp_path / "models").iterdir()) == [copy]
+    again = CrossEncoder("b", folder, sha256, cache_dir=models, signed=False)
+    assert copy.stat().st_mtime_ns == made and list(models.iterdir()) == [copy]
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
-    in_memory = CrossEncoder("c", folder, sha256, cache_dir=blocked / "models")
+    in_memory = CrossEncoder("c", folder, sha256, cache_dir=blocked / "models", signed=False)
     scores = [m.score(question, [relevant, unrelated]).tolist() for m in (first, again, in_memory)]
     assert scores[0] == scores[1] == scores[2]
     assert scores[0][0] > 0 > scores[0][1]
+
+
+def test_the_judge_this_cpu_runs_scores_exactly_as_the_always_exact_copy(tmp_path: Path) -> None:
+    """Whichever weights this CPU runs (the wheel's own where VNNI sums its products in
+    32 bits, else the uint8 copy), every score is the copy's to the bit: a judge's order
+    never depends on the machine. Passages and sentences from the seed articles."""
+    _, _, sha256 = PACKAGED_RERANKERS["ms-marco-MiniLM-L-12-v2"]
+    folder = packaged_reranker_dir("ms-marco-MiniLM-L-12-v2")
+    chosen = CrossEncoder("chosen", folder, sha256, cache_dir=tmp_path / "a")
+    copy = CrossEncoder("copy", folder, sha256, cache_dir=tmp_path / "b", signed=False)
+    texts = [p.read_text(encoding="utf-8")[:1200] for p in sorted(SEEDS.glob("*.txt"))]
+    texts += [s for t in texts for s in sentences(t)[:4]]
+    for question, _, _ in PAIRS:
+        assert np.array_equal(chosen.score(question, texts), copy.score(question, texts))
+    # The wheel's own file runs only where its products are exact; else the copy is made.
+    made = list((tmp_path / "a").glob("model-*-u8.onnx"))
+    assert (made == []) == signed_products_exact()
+
+
+def test_signed_weights_run_only_on_cpus_that_sum_their_products_in_32_bits() -> None:
+    assert signed_products_exact(frozenset({"AVX2", "AVX512F", "AVX512VNNI"}))
+    assert signed_products_exact(frozenset({"avx2", "avx_vnni"}))  # Linux's name, no AVX-512
+    assert not signed_products_exact(frozenset({"AVX2", "AVX512F", "AVX512BW"}))  # saturating
+    assert not signed_products_exact(frozenset())  # unknown CPU: the always-exact copy
 
 
 def test_the_judged_order_ignores_noise_below_its_precision_and_keeps_ties_in_place() -> None:
@@ -273,12 +302,12 @@ def test_a_copy_made_under_the_old_name_is_renamed_not_made_again(tmp_path: Path
     _, _, sha256 = PACKAGED_RERANKERS["ms-marco-MiniLM-L-12-v2"]
     folder = packaged_reranker_dir("ms-marco-MiniLM-L-12-v2")
     models = tmp_path / "models"
-    CrossEncoder("a", folder, sha256, cache_dir=models)
+    CrossEncoder("a", folder, sha256, cache_dir=models, signed=False)
     (copy,) = models.iterdir()
     old = models / f"reranker-{sha256[:16]}-u8.onnx"
     copy.rename(old)
     made = old.stat().st_mtime_ns
-    again = CrossEncoder("b", folder, sha256, cache_dir=models)
+    again = CrossEncoder("b", folder, sha256, cache_dir=models, signed=False)
     assert list(models.iterdir()) == [copy] and copy.stat().st_mtime_ns == made
     question, relevant, unrelated = PAIRS[1]
     good, bad = again.score(question, [relevant, unrelated])

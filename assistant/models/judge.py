@@ -16,9 +16,11 @@ Arithmetic: the model quantizes its activations per tensor at run time, so a pai
 scored inside a padded batch gets a different score than alone (measured: 8.62 vs
 8.70, -1.10 vs -0.84). Every pair therefore runs on its own: a score depends on
 that pair only, never on what else was asked (it costs the same for passages and
-~1.5x for short sentences). The int8 weights are shifted to uint8 at load so that
-onnxruntime's exact u8u8 kernels run on every CPU (see `packaged.unsigned_weights`); callers
-still compare scores rounded to `SCORE_DECIMALS` and break ties by their own order.
+~1.5x for short sentences). The integer products are exact on every CPU: the wheel's
+int8 weights run as they are where the CPU sums them without saturating (VNNI, 0.61x the
+time), else shifted to uint8 at load for onnxruntime's exact u8u8 kernels (see
+`packaged.exact_model`); callers still compare scores rounded to `SCORE_DECIMALS` and
+break ties by their own order.
 
 A second, optional judge of passages (`local:answerai-colbert-small-v1`, from the same
 wheel's `models/data/colbert`) is a late-interaction model: question and passage are
