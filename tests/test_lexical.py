@@ -1,6 +1,8 @@
 """The incremental BM25 index: scores equal to a fresh bm25s build, writes applied without
 a rebuild, deletions never served, a saved copy picked up by the next process, and the
-repair path for a write it could not see in order (no Chroma here: a source in memory)."""
+repair path for a write it could not see in order (a source in memory); then pruned
+tombstones, over a real embedded Chroma store: the side collection stays bounded, and a
+follower behind the pruned ones compares ids while one ahead of them does not."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import make_settings
 
 from assistant.retrieval import lexical
 from assistant.retrieval.filters import Filters
@@ -24,6 +27,7 @@ from assistant.retrieval.lexical import (
     Tombstones,
     tokenize,
 )
+from assistant.retrieval.store import Store
 
 
 class MemorySource:
@@ -205,3 +209,104 @@ def test_writes_in_flight_are_read_again_until_they_settle(monkeypatch: Any) -> 
     source.write({"three#0": "term3"})
     cache.get(source)
     assert rows.floor > floor
+
+
+# --- pruned tombstones (a real embedded Chroma store) --------------------------------------
+
+
+def _chroma_store(tmp_path: Path, keep: int) -> Store:
+    return Store(make_settings(tmp_path / "data"), "prune", {}, keep_tombstones=keep)
+
+
+def _ingest(store: Store, chunks: dict[str, str]) -> None:
+    """Store chunks with a placeholder vector (BM25 is what is under test)."""
+    ids = list(chunks)
+    metas = [
+        {"article_id": cid.split("#")[0], "title": "", "date": "unknown", "source": "Wire"}
+        for cid in ids
+    ]
+    vectors = np.full((len(ids), 3), 1 / np.sqrt(3), np.float32)
+    store.upsert(ids, vectors, [chunks[cid] for cid in ids], metas)
+
+
+def _found(cache: LexicalCache, store: Store) -> set[str]:
+    """Every chunk the cache's index serves (each chunk's text says "harbour")."""
+    return {cid for cid, _ in cache.search(store, "harbour", 1000, Filters())}
+
+
+def test_tombstones_stay_bounded_and_no_deleted_chunk_is_served(tmp_path: Path) -> None:
+    keep, batch = 4, 3
+    store = _chroma_store(tmp_path, keep)
+    reader = LexicalCache(None)  # another process, catching up after every round
+    live: set[str] = set()
+    gone: set[str] = set()
+    for r in range(14):
+        fresh = {f"r{r}#{i}": f"harbour strike, round {r}" for i in range(batch)}
+        if r >= 3 and r % 3 == 0:
+            fresh[f"r{r - 3}#0"] = "harbour strike, back again"  # deleted two rounds ago
+        _ingest(store, fresh)
+        live |= set(fresh)
+        gone -= set(fresh)
+        if r:
+            old = [f"r{r - 1}#{i}" for i in range(batch)]
+            store.delete(old)
+            live -= set(old)
+            gone |= set(old)
+        assert int(store._deleted.count()) <= 2 * keep + batch
+        found = _found(reader, store)
+        assert not found & gone, "a deleted chunk was served"
+        assert found == live
+    assert store.lexical_state().deleted_floor > 0, "tombstones were pruned"
+    assert reader.repairs >= 1, "the reader fell behind the pruned tombstones and compared ids"
+
+
+def test_a_follower_behind_pruned_tombstones_repairs_by_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process saved its index, then stopped; eight deletions later (tombstones of the
+    first four pruned) a new process loads the saved copy while another write lands. The
+    count check cannot run (a write landed), so without the floor check the chunks whose
+    tombstones are gone (a0..a3) would be served."""
+    store = _chroma_store(tmp_path, keep=3)
+    _ingest(store, {f"a{i}#0": f"harbour strike {i}" for i in range(10)})
+    LexicalCache(tmp_path / "follower").get(store)  # builds and saves (floor: this write)
+    saved_floor = store.lexical_state().sequence
+    for i in range(8):
+        store.delete([f"a{i}#0"])
+    pruned = store.lexical_state().deleted_floor
+    assert pruned > saved_floor and len(list(store.deleted_since(saved_floor))) < 8
+    reading = store.chunks_since
+
+    def landing(sequence: int) -> ChunkRows:
+        rows = list(reading(sequence))
+        _ingest(store, {"late#0": "harbour strike, late"})  # lands mid-catch-up
+        return rows
+
+    monkeypatch.setattr(store, "chunks_since", landing)
+    follower = LexicalCache(tmp_path / "follower")
+    found = _found(follower, store)
+    assert not found & {f"a{i}#0" for i in range(8)}, "a deleted chunk was served"
+    assert found == {"a8#0", "a9#0", "late#0"}
+    assert follower.full_builds == 0, "the saved copy was loaded"
+    assert follower.repairs == 1
+    monkeypatch.setattr(store, "chunks_since", reading)
+    _ingest(store, {"later#0": "harbour strike, later"})
+    assert _found(follower, store) == {"a8#0", "a9#0", "late#0", "later#0"}
+    assert follower.repairs == 1, "one id comparison per floor, not one per question"
+
+
+def test_a_follower_ahead_of_pruned_tombstones_catches_up_from_them_alone(tmp_path: Path) -> None:
+    store = _chroma_store(tmp_path, keep=3)
+    _ingest(store, {f"a{i}#0": f"harbour strike {i}" for i in range(12)})
+    for i in range(8):
+        store.delete([f"a{i}#0"])
+    before = store.lexical_state().deleted_floor
+    follower = LexicalCache(None)
+    floor = follower.get(store).floor
+    assert 0 < before < floor
+    for i in range(8, 11):  # enough tombstones to prune again, up to the follower's floor
+        store.delete([f"a{i}#0"])
+    _ingest(store, {"late#0": "harbour strike, late"})
+    assert before < store.lexical_state().deleted_floor <= floor
+    assert _found(follower, store) == {"a11#0", "late#0"}
+    assert (follower.full_builds, follower.repairs) == (1, 0)

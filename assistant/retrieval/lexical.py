@@ -22,9 +22,11 @@ with its own sequence, so a process catches up with the writes it did not make b
 reading only what changed. Writes still in flight when a catch-up starts are read
 again by later catch-ups until `SETTLE_S` has passed, and a live-chunk count that
 disagrees with Chroma's (a write cut by a crash, chunks from an older version of
-this program) is repaired by comparing chunk ids. A saved copy (`<root>/index/`,
-written whole into a temporary folder and renamed) lets a new process start from
-where an earlier one left off.
+this program) is repaired by comparing chunk ids. Old tombstones are pruned: an
+index that last caught up before the store's `deleted_floor` cannot know which
+deletions it missed, so it compares ids too (once per floor). A saved copy
+(`<root>/index/`, written whole into a temporary folder and renamed) lets a new
+process start from where an earlier one left off.
 """
 
 from __future__ import annotations
@@ -262,12 +264,14 @@ class LexicalIndex:
 @dataclass(frozen=True)
 class SourceState:
     """What a catch-up reads first: which collection, its revision (renewed by every write),
-    its chunk count and the last write sequence handed out."""
+    its chunk count, the last write sequence handed out, and the sequence up to which
+    tombstones may have been pruned (-1: none)."""
 
     collection: str
     revision: str
     count: int
     sequence: int
+    deleted_floor: int = -1
 
 
 class ChunkSource(Protocol):
@@ -298,6 +302,8 @@ class LexicalRows:
     seqs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     revision: str = ""
     floor: int = -1  # every write with a sequence up to this one is in the index
+    # The store's deleted_floor that an id comparison has already accounted for.
+    horizon: int = -1
     pending: list[tuple[float, int]] = field(default_factory=list)  # (time, sequence) not settled
     changed: int = 0  # chunks added or removed since the saved copy
     _where: dict[str, int] = field(default_factory=dict)
@@ -388,6 +394,7 @@ class LexicalRows:
             "collection": self.collection,
             "revision": self.revision,
             "floor": self.floor,
+            "horizon": self.horizon,
             "pending": self.pending,
             "ids": self.all_ids,
             "sources": self.sources.tolist(),
@@ -412,6 +419,7 @@ class LexicalRows:
             seqs=np.array(rows["seqs"], dtype=np.int64),
             revision=str(rows["revision"]),
             floor=int(rows["floor"]),
+            horizon=int(rows.get("horizon", -1)),  # saved before tombstones were pruned
             pending=[(float(t), int(s)) for t, s in rows["pending"]],
         )
         if (
@@ -453,11 +461,22 @@ class LexicalCache:
             if rows is not None and (rows.revision, rows.count) == (state.revision, state.count):
                 self._rows = rows
                 return rows
+            read_from = None
             if rows is None:
                 rows = self._build(source, state)
             else:
+                read_from = rows.floor
                 self._catch_up(rows, source, state)
-            if rows.count != state.count and source.lexical_state() == state:
+            after = source.lexical_state()
+            # Read after the tombstones: the store raises its floor before pruning, so any
+            # tombstone this catch-up missed is below the floor read now.
+            pruned = after.deleted_floor
+            if read_from is not None and pruned > max(read_from, rows.horizon):
+                # Tombstones of deletions this index has not seen may be gone: only ids can
+                # tell which of its chunks Chroma no longer holds.
+                self._repair(rows, source)
+                rows.horizon = pruned
+            elif rows.count != state.count and after == state:
                 # Nothing landed meanwhile, yet the counts differ: a gap only ids can find.
                 # (When something did land, the next question catches up with it first.)
                 self._repair(rows, source)

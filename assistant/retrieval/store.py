@@ -16,7 +16,10 @@ deletion leaves a tombstone with its own sequence in a small side collection
 (`<name>.deleted`). So the BM25 side (`lexical.LexicalCache`, saved under
 `<data_dir>/bm25/`) of any process, on any host, catches up with the writes it
 did not make by reading only what changed. Which chunks the index holds is the
-cache's decision; the store supplies state, changes and chunks.
+cache's decision; the store supplies state, changes and chunks. Tombstones are
+pruned to the newest few (`KEEP_TOMBSTONES`); the collection's metadata says up to
+which sequence they may be gone (`deleted_floor`), so an index that last caught up
+before that compares ids instead of trusting the tombstones it can still read.
 
 With a Chroma server, the followed feeds live beside the collection too (`FeedRecords`:
 a side collection `<collection>.feeds`), so every host sharing the server follows the
@@ -45,6 +48,15 @@ _REVISION = "revision"
 _SEQUENCE = "write_seq"
 #: Suffix of the side collection that records deletions (chunk id → sequence).
 _DELETED = ".deleted"
+#: Collection metadata key: tombstones with a sequence up to this one may have been pruned.
+_DELETED_FLOOR = "deleted_floor"
+#: Tombstones kept by pruning (the newest by sequence). A follower whose index last caught
+#: up within the last this-many deletions catches up from tombstones alone; one further
+#: behind pays an id comparison (~1-2 s at 100k chunks). 10k deletions are several full
+#: updates of a day's news, far more than a live process falls behind, yet the side
+#: collection stays a few MB. Pruning waits until twice this many are held, so each
+#: prune's cost (reading every tombstone's sequence) is amortised over N deletions.
+KEEP_TOMBSTONES = 10_000
 #: Suffix of the side collection that holds the followed feeds (see `FeedRecords`).
 _FEEDS = ".feeds"
 
@@ -57,8 +69,16 @@ def fingerprint(embedding_name: str, chunk_tokens: int, overlap: int, chunker: s
 class Store:
     """Chunks of articles in one Chroma collection, plus a BM25 index over them."""
 
-    def __init__(self, settings: Settings, fingerprint_: str, description: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        fingerprint_: str,
+        description: dict[str, Any],
+        *,
+        keep_tombstones: int = KEEP_TOMBSTONES,
+    ) -> None:
         self.settings = settings
+        self.keep_tombstones = max(1, keep_tombstones)
         self.fingerprint = fingerprint_
         self.name = f"{settings.collection}-{fingerprint_}"
         self._client = _Guarded(_connect(settings), self._failure)
@@ -126,7 +146,7 @@ class Store:
     def delete(self, ids: Sequence[str]) -> None:
         """Delete chunks, then record their tombstones: a run killed in between leaves the
         BM25 side holding chunks Chroma lost, which its count check repairs (never the
-        reverse, a tombstone hiding a stored chunk)."""
+        reverse, a tombstone hiding a stored chunk). Then prune old tombstones."""
         if not ids:
             return
         seq = self._begin_write()
@@ -138,6 +158,38 @@ class Store:
                 ids=part, embeddings=[[1.0]] * len(part), metadatas=[{"seq": seq}] * len(part)
             )
         self._touch()
+        self._prune_tombstones()
+
+    def _prune_tombstones(self) -> None:
+        """Keep the newest `keep_tombstones` tombstones (whole deletions: the oldest kept
+        deletion keeps all its chunks), once more than twice as many are held. The new
+        `deleted_floor` is written before any tombstone goes, so a reader that finds
+        tombstones missing always finds the floor saying so (`LexicalCache` then compares
+        ids). The floor only ever rises."""
+        keep = self.keep_tombstones
+        if int(self._deleted.count()) <= 2 * keep:
+            return
+        seqs = sorted(
+            (
+                int(meta.get("seq", 0))
+                for _, _, meta in self._paged(self._deleted, None, ["metadatas"])
+            ),
+            reverse=True,
+        )
+        if len(seqs) <= keep:
+            return  # another writer pruned meanwhile
+        meta = self._metadata()
+        floor = max(seqs[keep - 1] - 1, int(meta.get(_DELETED_FLOOR, -1)))
+        if floor < 0:
+            return
+        self._collection.modify(metadata={**meta, _DELETED_FLOOR: floor})
+        self._deleted.delete(where={"seq": {"$lte": floor}})
+        # A writer that read the metadata before our write and wrote it after (its own
+        # sequence or revision) dropped the floor: write it again, so the window in which
+        # a reader could miss it is this short one (the count check covers it).
+        meta = self._metadata()
+        if int(meta.get(_DELETED_FLOOR, -1)) < floor:
+            self._collection.modify(metadata={**meta, _DELETED_FLOOR: floor})
 
     def _metadata(self) -> dict[str, Any]:
         """The collection's metadata as the server holds it now (another process may have
@@ -289,6 +341,7 @@ class Store:
             revision=str(meta.get(_REVISION, "")),
             count=int(got.count()),
             sequence=int(meta.get(_SEQUENCE, 0)),
+            deleted_floor=int(meta.get(_DELETED_FLOOR, -1)),
         )
 
     def chunks_since(self, sequence: int) -> ChunkRows:
