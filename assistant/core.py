@@ -85,12 +85,19 @@ class Assistant:
         self.store = store or open_store(settings)
         self.mode = "extractive" if self.chat_model is None else settings.llm_spec
         self.reranker: Reranker | None = (
-            lazy_reranker(settings.reranker, cache_dir=settings.model_cache_dir)
+            lazy_reranker(
+                settings.reranker, cache_dir=settings.model_cache_dir, signed=settings.signed_int8
+            )
             if reranker is _NOT_GIVEN
             else reranker
         )
         self.late: Reranker | None = (
-            lazy_reranker(settings.late_reranker, cache_dir=settings.model_cache_dir, kind="late")
+            lazy_reranker(
+                settings.late_reranker,
+                cache_dir=settings.model_cache_dir,
+                kind="late",
+                signed=settings.signed_int8,
+            )
             if late is _NOT_GIVEN
             else late
         )
@@ -106,6 +113,8 @@ class Assistant:
                 rerank_depth=settings.rerank_depth,
                 rerank_mode=settings.rerank_mode,
                 late_depth=settings.late_depth,
+                rerank_step=settings.rerank_step,
+                rerank_enough=settings.rerank_enough,
             ),
             reranker=self.reranker,
             late=self.late,

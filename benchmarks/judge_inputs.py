@@ -29,6 +29,8 @@ Variants (NAME or NAME@DEPTH, DEPTH the candidates re-ordered, default 20):
   late>both  the same cascade, its top DEPTH in the fusion of the judge's and the late order
   cutN       the judge reads each pair cut to N word pieces (question and passage together;
              the shipped judge cuts at 512), so its cost falls with N
+  earlyT     the judge reads the fused candidates 5 at a time and stops once its best
+             score so far reaches T (a logit); the unread keep their fused order after
 The table's last column is the judge's work: word pieces it reads per question (a
 passage pair costs about 0.25 ms a word piece on one core, see benchmarks/judge_speed.py).
 A table, then one JSON line with every figure.
@@ -75,10 +77,11 @@ LATE_SPEC = "local:answerai-colbert-small-v1"
 
 def parse_variant(name: str) -> tuple[str, int]:
     kind, _, depth = name.partition("@")
-    known = kind in KINDS or re.fullmatch(r"cut\d+", kind)
+    known = kind in KINDS or re.fullmatch(r"cut\d+|early-?\d+(\.\d+)?", kind)
     if not known or (depth and not depth.isdigit()):
         raise argparse.ArgumentTypeError(
-            f"unknown variant {name!r}: use one of {', '.join(KINDS)}, cutN, optionally @DEPTH"
+            f"unknown variant {name!r}: use one of {', '.join(KINDS)}, cutN, earlyT, "
+            "optionally @DEPTH"
         )
     return kind, min(FETCH, int(depth or 20))
 
@@ -189,14 +192,51 @@ def cut(question: str, text: str, pieces: int) -> str:
     return text[: ends[-1]] if ends else ""
 
 
-def pieces_read(kind: str, depth: int, row: dict[str, Any]) -> int:
+#: Candidates the `earlyT` variants read at a time.
+EARLY_STEP = 5
+
+
+class _Asked:
+    """A judge that notes which texts it was asked to score."""
+
+    def __init__(self, judge: Judge) -> None:
+        self.judge, self.name = judge, judge.name
+        self.asked: list[str] = []
+
+    def score(self, question: str, texts: Sequence[str]) -> np.ndarray:
+        self.asked += texts
+        return self.judge.score(question, texts)
+
+
+def early(
+    question: str, texts: list[str], depth: int, enough: float, judge: Judge
+) -> tuple[list[str], list[str]]:
+    """The product's own early-stopping judge (`Retriever._judge_head`): the texts in its
+    order, and those it read."""
+    from assistant.base.schema import Passage
+    from assistant.retrieval.retriever import Components, Retriever
+
+    parts = Components(rerank_depth=depth, rerank_step=EARLY_STEP, rerank_enough=enough)
+    unused = cast(Any, None)  # re-ordering touches neither the store nor the embedder
+    asked = _Asked(judge)
+    retriever = Retriever(
+        unused, unused, fetch_k=FETCH, max_per_article=FETCH, components=parts, reranker=asked
+    )
+    cands = [Passage(str(i), str(i), t, "", "", "", "", 0, 0) for i, t in enumerate(texts)]
+    return [p.text for p in retriever._rerank(question, cands)], asked.asked
+
+
+def pieces_read(kind: str, depth: int, row: dict[str, Any], judge: Judge) -> int:
     """Word pieces the cross-encoder reads for this question under the variant."""
-    if kind == "fused" or kind == "late" or kind.startswith("late@"):
+    if kind in ("fused", "late"):
         return 0
     tokenizer = _tokenizer()
     limit = int(kind[3:]) if kind.startswith("cut") else 512
     tokenizer.enable_truncation(limit, strategy="only_second")
     texts = [c["text"] for c in row["cands"][:depth]]
+    if kind.startswith("early"):
+        cands = [c["text"] for c in row["cands"]]
+        texts = early(row["question"], cands, depth, float(kind[5:]), judge)[1]
     return sum(len(e.ids) for e in tokenizer.encode_batch([(row["question"], t) for t in texts]))
 
 
@@ -214,6 +254,8 @@ def reorder(kind: str, depth: int, row: dict[str, Any], judge: Judge, late: Judg
         order = judged_order(late(row["question"], texts[:depth]))
         if kind == "late+judge":
             order = _fused(judged_order(judge(row["question"], texts[:depth])), order)
+    elif kind.startswith("early"):
+        return early(row["question"], texts, depth, float(kind[5:]), judge)[0]
     elif kind == "judge+fused":
         order = _fused(judged_order(judge(row["question"], texts[:depth])), list(range(len(head))))
     else:
@@ -292,7 +334,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         figs = evaluate(rows, partial(reorder, kind, depth, judge=judge, late=late), mc)
         judge.save()  # a stopped run keeps the scores it paid for
         late.save()
-        figs["pieces_per_question"] = sum(pieces_read(kind, depth, r) for r in rows) / len(rows)
+        figs["pieces_per_question"] = sum(pieces_read(kind, depth, r, judge) for r in rows) / len(
+            rows
+        )
         result["variants"][name] = figs
         cells = " ".join(f"{figs[f'answer_recall@{d}']:>6.3f}" for d in (1, 2, 4, 10))
         log(f"{name:<14} {cells} {figs['mc_acc']:>7.3f} {figs['pieces_per_question']:>9.0f}")

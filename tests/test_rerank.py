@@ -312,3 +312,22 @@ def test_a_copy_made_under_the_old_name_is_renamed_not_made_again(tmp_path: Path
     question, relevant, unrelated = PAIRS[1]
     good, bad = again.score(question, [relevant, unrelated])
     assert good > 0 > bad
+
+
+def test_the_judge_stops_reading_once_a_passage_clearly_answers() -> None:
+    """Read 2 at a time, stop at a score of 4: the judge pays for the passages it reads,
+    orders them, and the unread ones follow in the order they came in."""
+    fused = [Passage(f"{t}#0", t, t, t, "2024-01-01", "", "", 0, 1) for t in "abcdefgh"]
+    judge = _Recording("judge", {"a": 1.0, "b": 2.0, "c": 0.5, "d": 4.2, "e": 9.0, "f": 9.0})
+    parts = Components(rerank_depth=6, rerank_step=2, rerank_enough=4.0)
+    unused = cast(Any, None)
+    retriever = Retriever(unused, unused, fetch_k=8, max_per_article=8, components=parts)
+    retriever.reranker = judge
+    order = "".join(p.text for p in retriever._rerank("q", fused))
+    assert judge.asked == list("abcd")  # "d" reached 4: "e" and "f" were never read
+    assert order == "dbacefgh"  # read ones by score, then the head's rest, then the tail
+    # Without a stop score the whole head is read, whatever the step.
+    judge.asked = []
+    retriever.components = Components(rerank_depth=6, rerank_step=2)
+    assert "".join(p.text for p in retriever._rerank("q", fused)) == "efdbacgh"
+    assert judge.asked == list("abcdef")

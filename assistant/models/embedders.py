@@ -499,7 +499,13 @@ def make_embedder(settings: Settings) -> Embedder:
     if key not in _EMBEDDER_CACHE and model in PACKAGED_ONNX:
         spec = PACKAGED_ONNX[model]
         folder = package_dir(spec.package, spec.folder, f"embedding model '{model}'")
-        encoder = _OnnxClsPooled(model, folder, spec.sha256, cache_dir=settings.model_cache_dir)
+        encoder = _OnnxClsPooled(
+            model,
+            folder,
+            spec.sha256,
+            cache_dir=settings.model_cache_dir,
+            signed=settings.signed_int8,
+        )
         _EMBEDDER_CACHE[key] = LocalEmbeddings(
             f"local:{model}",
             folder,

@@ -269,21 +269,26 @@ def check_reranker(spec: str, kind: str = "cross") -> tuple[str, str]:
 
 
 def make_reranker(
-    spec: str, threads: int = DEFAULT_THREADS, cache_dir: Path | None = None, kind: str = "cross"
+    spec: str,
+    threads: int = DEFAULT_THREADS,
+    cache_dir: Path | None = None,
+    kind: str = "cross",
+    signed: bool | None = None,
 ) -> Reranker | None:
     """The reranker named by `spec` (loaded once per process), or None for `none`;
-    `cache_dir` keeps the converted model file (see `packaged.exact_model`)."""
+    `cache_dir` keeps the converted model file, `signed` picks the weights (see
+    `packaged.exact_model`)."""
     provider, model = check_reranker(spec, kind)
     if provider == "none":
         return None
     registry, cls = _KINDS[kind]
+    key = f"{spec}|{signed}"
     with _CACHE_LOCK:
-        if spec not in _CACHE:
+        if key not in _CACHE:
             _, _, sha256 = registry[model]
-            _CACHE[spec] = cls(
-                f"local:{model}", packaged_reranker_dir(model), sha256, threads, cache_dir
-            )
-        return _CACHE[spec]
+            folder = packaged_reranker_dir(model)
+            _CACHE[key] = cls(f"local:{model}", folder, sha256, threads, cache_dir, signed)
+        return _CACHE[key]
 
 
 class LazyReranker:
@@ -296,23 +301,29 @@ class LazyReranker:
         threads: int = DEFAULT_THREADS,
         cache_dir: Path | None = None,
         kind: str = "cross",
+        signed: bool | None = None,
     ) -> None:
         check_reranker(spec, kind)
         self.name = spec
         self._spec, self._threads, self._cache_dir, self._kind = spec, threads, cache_dir, kind
+        self._signed = signed
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
-        model = make_reranker(self._spec, self._threads, self._cache_dir, self._kind)
+        model = make_reranker(self._spec, self._threads, self._cache_dir, self._kind, self._signed)
         assert model is not None  # "none" never builds a LazyReranker
         return model.score(query, texts)
 
 
 def lazy_reranker(
-    spec: str, threads: int = DEFAULT_THREADS, cache_dir: Path | None = None, kind: str = "cross"
+    spec: str,
+    threads: int = DEFAULT_THREADS,
+    cache_dir: Path | None = None,
+    kind: str = "cross",
+    signed: bool | None = None,
 ) -> Reranker | None:
     """The reranker for `spec`, checked now and loaded on first use; None for `none`."""
     provider, _ = check_reranker(spec, kind)
-    return None if provider == "none" else LazyReranker(spec, threads, cache_dir, kind)
+    return None if provider == "none" else LazyReranker(spec, threads, cache_dir, kind, signed)
 
 
 def rounded(scores: np.ndarray) -> np.ndarray:

@@ -14,14 +14,17 @@ the reranker; it never calls a chat model.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
+import numpy as np
+
 from ..base.schema import Passage
 from ..language.dates import DateIntent, date_intent
 from ..models.embedders import Embedder
-from ..models.judge import Reranker, judged_order
+from ..models.judge import Reranker, judged_order, rounded
 from .filters import Filters
 from .store import Store
 
@@ -44,6 +47,11 @@ class Components:
     # How the judges' order is used: "fuse" (RRF with the fused order, so the lexical match
     # still counts) or "replace" (the judges' order alone).
     rerank_mode: str = "replace"
+    # The cross-encoder reads its head `rerank_step` passages at a time and stops once its
+    # best score so far reaches `rerank_enough`; the unread keep their order after the
+    # read ones. 0: the whole head at once.
+    rerank_step: int = 0
+    rerank_enough: float = math.inf
 
 
 class Retriever:
@@ -125,8 +133,9 @@ class Retriever:
         head, tail = ordered[:depth], ordered[depth:]
         orders = []
         if self.reranker is not None and head:
-            scores = self.reranker.score(question, [p.text for p in head])
-            orders.append([head[i].chunk_id for i in judged_order(scores)])
+            scores = self._judge_head(question, head)
+            read = [head[i].chunk_id for i in judged_order(scores)]
+            orders.append(read + [p.chunk_id for p in head[len(scores) :]])
         if ordered is not ranked and head:
             orders.append([p.chunk_id for p in head])  # the late-interaction order
         if not orders:
@@ -138,6 +147,21 @@ class Retriever:
         by_id = {p.chunk_id: p for p in head}
         order = [by_id[cid] for cid in sorted(fused, key=lambda cid: -fused[cid])]
         return _rank_scored(order + tail)
+
+    def _judge_head(self, question: str, head: list[Passage]) -> np.ndarray:
+        """The cross-encoder's scores of the head's first passages: all of them, or
+        `rerank_step` at a time until the best (at the judge's precision) reaches
+        `rerank_enough`. A passage that clearly answers is usually among the first few
+        fused ones; the judge's cost is mostly the passages it reads (docs/scale.md)."""
+        assert self.reranker is not None
+        step = self.components.rerank_step or len(head)
+        scores = np.zeros(0, dtype=np.float32)
+        while len(scores) < len(head):
+            part = head[len(scores) : len(scores) + step]
+            scores = np.concatenate([scores, self.reranker.score(question, [p.text for p in part])])
+            if rounded(scores).max() >= self.components.rerank_enough:
+                break
+        return scores
 
     def _late_order(self, question: str, ranked: list[Passage]) -> list[Passage]:
         """The first `late_depth` (at least `rerank_depth`) candidates in the late-interaction
