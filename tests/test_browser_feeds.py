@@ -3,8 +3,10 @@
 The page is served with a login (`ASSISTANT_AUTH`); a reader logs in, follows a feed
 served by the loopback site of `test_feeds.py`, and sees the one-line result, the new
 article in the stored-articles table and the "new since you opened the page" line, at
-1366 and at 390 px (screenshots in tests/artifacts/). Without a login the page offers
-no feed box: following makes the server fetch what a reader types.
+1366 and at 390 px (screenshots in tests/artifacts/). The loopback site is a private
+address, so the page is served with `web_fetch_private` on (ASSISTANT_WEB_FETCH_PRIVATE=true);
+with the default the follow box refuses it in one line and nothing is followed. Without
+a login the page offers no feed box: following makes the server fetch what a reader types.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from web_helpers import running_app, seeded_assistant
 
 from assistant.base.config import Settings
 from assistant.core import Assistant
+from assistant.ingest.subscriptions import Subscriptions
 
 pytestmark = pytest.mark.slow
 __all__ = ["browser", "site"]  # fixtures used here, defined there
@@ -31,7 +34,10 @@ TITLE = "Tram line approved"
 @pytest.fixture(scope="module")
 def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     data = tmp_path_factory.mktemp("browser-feeds")
-    return seeded_assistant(data, auth=f"{USER}:{PASSWORD}", fetch_timeout=5.0)
+    # The loopback site is a private address: the page may fetch it only with this on.
+    return seeded_assistant(
+        data, auth=f"{USER}:{PASSWORD}", fetch_timeout=5.0, web_fetch_private=True
+    )
 
 
 @pytest.fixture
@@ -46,6 +52,27 @@ def logged_in(browser: Browser, assistant: Assistant) -> Iterator[Page]:
         page.wait_for_selector("#question textarea")
         yield page
         context.close()
+
+
+def test_by_default_the_page_refuses_a_feed_on_a_private_address(
+    logged_in: Page, site: Site, assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(assistant.settings, "web_fetch_private", False)  # the default
+    feed = site.feed("/private.xml", rss([Entry(TITLE, site.url("/news/x"), day("2025-03-06"))]))
+    followed = Subscriptions(assistant.settings.data_dir).load().feeds
+    page = logged_in
+    page.wait_for_function("() => /articles? loaded/.test(document.body.innerText)")
+    refresh_line = page.locator("#feed-refresh").all_inner_texts()
+    page.get_by_role("button", name="Follow a feed").click()
+    page.fill("#feed-url input, #feed-url textarea", feed)
+    page.click("#follow")
+    report = page.locator("#follow-report")
+    report.filter(has_text="⚠️").wait_for(timeout=30_000)
+    assert f"{feed}: refused, 127.0.0.1 is not a public address" in report.inner_text()
+    assert "ASSISTANT_WEB_FETCH_PRIVATE=true" in report.inner_text()
+    assert Subscriptions(assistant.settings.data_dir).load().feeds == followed, "none added"
+    assert page.locator("#feed-refresh").all_inner_texts() == refresh_line
+    assert not site.hits, "the server asked the private address for nothing"
 
 
 def test_a_reader_follows_a_feed_and_sees_the_new_article(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -33,7 +34,7 @@ from assistant.base.config import Settings
 from assistant.base.errors import IngestError
 from assistant.core import Assistant
 from assistant.ingest.feeds import Feed, announced_feeds, parse_feed
-from assistant.ingest.fetch import Fetcher
+from assistant.ingest.fetch import Fetcher, check_public
 from assistant.ingest.follow import Follower, parse_every
 from assistant.ingest.pipeline import Ingestor
 from assistant.ingest.subscriptions import Subscriptions
@@ -275,9 +276,16 @@ def assistant(tmp_path: Path) -> Assistant:  # an empty store of the test's own
     return Assistant(settings_for(tmp_path), chat_model=None)
 
 
-def make_follower(assistant: Assistant) -> Follower:
+def make_follower(
+    assistant: Assistant, *, allow_private: bool = True, transport: Any = None
+) -> Follower:
     s = assistant.settings
-    fetcher = Fetcher(timeout=s.fetch_timeout, max_bytes=int(s.max_file_mb * 1e6))
+    fetcher = Fetcher(
+        timeout=s.fetch_timeout,
+        max_bytes=int(s.max_file_mb * 1e6),
+        allow_private=allow_private,
+        transport=transport,
+    )
     return Follower(
         Subscriptions(s.data_dir), fetcher, lambda: Ingestor(s, assistant.store, assistant.embedder)
     )
@@ -458,6 +466,142 @@ def test_file_and_other_schemes_are_never_fetched(site: Site, assistant: Assista
     assert result.new == 1 and "only http and https" in secret
     assert "non-http(s)" in failed[site.url("/to-file")]
     assert not any(Path(assistant.settings.data_dir).rglob("passwd"))
+
+
+# --- the web server's guard: no private or local addresses ----------------------------
+PUBLIC = "93.184.216.34"  # a globally routable address (example.com's), never connected to
+
+
+def resolve_as(monkeypatch: pytest.MonkeyPatch, names: dict[str, str]) -> None:
+    """Make `socket.getaddrinfo` answer `names` (name -> address) and nothing else."""
+
+    def fake(host: str, *_args: Any, **_kw: Any) -> list[Any]:
+        if host not in names:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (names[host], 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+
+
+def assert_refused(message: str, url: str, host: str) -> None:
+    assert message.startswith(f"{url}: refused") and "\n" not in message
+    assert f"{host} is not a public address" in message
+    assert "ASSISTANT_WEB_FETCH_PRIVATE=true" in message
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "10.0.0.1", "169.254.169.254", "[::1]", "[::ffff:127.0.0.1]",
+             "192.168.1.1", "100.64.0.1", "0.0.0.0"],
+)  # fmt: skip
+def test_private_and_local_addresses_are_refused_without_dns(
+    host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolve_as(monkeypatch, {})  # an address literal is never looked up
+    url = f"http://{host}/latest/meta-data/"
+    with pytest.raises(IngestError) as caught:
+        check_public(url)
+    assert_refused(str(caught.value), url, host.strip("[]"))
+
+
+def test_a_global_address_is_allowed_and_an_unknown_name_cannot_be_fetched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    resolve_as(monkeypatch, {})
+    check_public(f"http://{PUBLIC}/feed.xml")
+    with pytest.raises(IngestError, match="could not fetch") as caught:
+        check_public("https://nowhere.example/feed.xml")
+    assert str(caught.value).startswith("https://nowhere.example/feed.xml: ")
+
+
+def test_a_loopback_feed_is_refused_when_private_addresses_are_not_allowed(
+    site: Site, assistant: Assistant
+) -> None:
+    feed = site.feed("/feed.xml", rss([Entry("Tram", site.url("/news/tram"), day("2025-03-04"))]))
+    with pytest.raises(IngestError) as caught:
+        make_follower(assistant, allow_private=False).follow(feed, 1800)
+    assert_refused(str(caught.value), feed, "127.0.0.1")
+    assert not site.hits, "not even robots.txt was asked for"
+    assert Subscriptions(assistant.settings.data_dir).load().feeds == [], "nothing saved"
+    assert assistant.store.articles() == []
+
+
+def test_a_public_name_that_resolves_to_loopback_is_refused(
+    site: Site, assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed = site.feed("/feed.xml", rss([]))
+    port = feed.split(":")[2].split("/")[0]
+    resolve_as(monkeypatch, {"news.example": "127.0.0.1"})
+    url = f"http://news.example:{port}/feed.xml"
+    with pytest.raises(IngestError) as caught:
+        make_follower(assistant, allow_private=False).follow(url, 1800)
+    assert_refused(str(caught.value), url, "news.example")
+    assert not site.hits and Subscriptions(assistant.settings.data_dir).load().feeds == []
+
+
+def public_site(pages: dict[str, tuple[int, dict[str, str], bytes]]) -> tuple[Any, list[str]]:
+    """A transport answering for the public site news.example: path -> (status, headers,
+    body); every URL asked for is listed, so a test sees what was never requested."""
+    import httpx
+
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        status, headers, body = pages.get(request.url.path, (404, {}, b""))
+        return httpx.Response(status, headers=headers, content=body)
+
+    return httpx.MockTransport(answer), asked
+
+
+def test_a_redirect_to_a_private_address_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    resolve_as(monkeypatch, {"news.example": PUBLIC})
+    metadata = "http://169.254.169.254/latest/meta-data/"
+    transport, asked = public_site({"/feed.xml": (302, {"Location": metadata}, b"")})
+    url = "https://news.example/feed.xml"
+    fetcher = Fetcher(timeout=5, max_bytes=10_000, transport=transport, allow_private=False)
+    with fetcher, pytest.raises(IngestError) as caught:
+        fetcher.get(url)
+    message = str(caught.value)
+    assert message.startswith(f"{url}: refused {metadata}, 169.254.169.254 is not a public")
+    assert asked == ["https://news.example/robots.txt", url], "the metadata URL never asked"
+
+
+def test_item_links_to_private_addresses_fail_and_the_public_ones_are_stored(
+    assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolve_as(monkeypatch, {"news.example": PUBLIC, "intranet.example": "10.1.2.3"})
+    tram, admin = "https://news.example/news/tram", "http://intranet.example/admin"
+    feed = rss([Entry("Tram", tram, day("2025-03-04")), Entry("Admin", admin, day("2025-03-04"))])
+    page = article_page("Tram line approved", TRAM, date="2025-03-04").encode()
+    transport, asked = public_site(
+        {
+            "/feed.xml": (200, {"Content-Type": "application/rss+xml"}, feed.encode()),
+            "/news/tram": (200, {"Content-Type": "text/html; charset=utf-8"}, page),
+        }
+    )
+    follower = make_follower(assistant, allow_private=False, transport=transport)
+    result = follower.follow("https://news.example/feed.xml", 1800)
+    assert result.new == 1 and list(stored(assistant)) == ["Tram line approved"]
+    assert_refused(errors(result)[admin], admin, "intranet.example")
+    assert not any("intranet" in a for a in asked)
+
+
+def test_a_background_refresh_reports_each_refused_feed_and_goes_on(
+    site: Site, assistant: Assistant
+) -> None:
+    from assistant.ingest.schedule import Refresher
+
+    feeds = [site.feed("/one.xml", rss([])), site.feed("/two.xml", rss([]))]
+    for feed in feeds:  # followed from the operator's shell, which may fetch loopback
+        make_follower(assistant).follow(feed, 60)
+    guarded = make_follower(assistant, allow_private=False)
+    guarded.clock = lambda: time.time() + 61  # both are due
+    said: list[str] = []
+    Refresher(guarded, say=said.append).run_once()
+    assert said == [f"refreshed {feed}: 0 new, 0 updated, 1 failed" for feed in feeds]
+    state = Subscriptions(assistant.settings.data_dir).load()
+    for sub in state.feeds:
+        assert_refused(sub.last_error, sub.feed_url, "127.0.0.1")
 
 
 def test_bad_items_are_named_in_failed_and_retried_on_the_next_pass(

@@ -139,6 +139,10 @@ class WebSettings(_Section):
     port: int = 7860
     auth: SecretStr | None = None
     concurrency: int = 4
+    # Feeds followed from the page, and their refreshes, may fetch private and local
+    # addresses (127.0.0.1, 10.x, 169.254.169.254...): off, so a reader cannot make the
+    # server read its own network. The CLI fetches anything either way.
+    web_fetch_private: bool = False
 
 
 class Settings(

@@ -271,10 +271,14 @@ def _credit(sub: Subscription, article_id: str) -> None:
         sub.articles.append(article_id)
 
 
-def follower(settings: Settings, ingestor: IngestorFactory | None = None) -> Follower:
+def follower(
+    settings: Settings, ingestor: IngestorFactory | None = None, *, allow_private: bool = True
+) -> Follower:
     """The follower of `settings`' data folder (its subscriptions on the Chroma server when
     one is configured); the store and embedding model open only when a pass has articles
-    to store (or `ingestor` builds one on the caller's store)."""
+    to store (or `ingestor` builds one on the caller's store). `allow_private=False` keeps
+    its fetches off private and local addresses (the web server's; the CLI's may go
+    anywhere: it is the operator's own shell)."""
 
     def make() -> Ingestor:
         from ..models.embedders import make_embedder
@@ -286,5 +290,6 @@ def follower(settings: Settings, ingestor: IngestorFactory | None = None) -> Fol
         timeout=settings.fetch_timeout,
         max_bytes=int(settings.max_file_mb * 1_000_000),
         max_redirects=settings.fetch_max_redirects,
+        allow_private=allow_private,
     )
     return Follower(open_subscriptions(settings), fetcher, ingestor or make)

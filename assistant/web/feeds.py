@@ -1,6 +1,8 @@
 """Followed feeds as the page shows them: following one from the page, the one-line
 result, when the collection was last refreshed, and the background refresher `serve`
-starts. Fetching and storing are `ingest/`'s; laying out the page is `app.py`'s.
+starts. Fetching and storing are `ingest/`'s; laying out the page is `app.py`'s. What a
+reader makes the server fetch stays off private and local addresses unless
+`web_fetch_private` is set (`ingest.fetch.check_public`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ def follow_feed(assistant: Assistant, url: str) -> FeedResult:
     def ingestor() -> Ingestor:
         return Ingestor(settings, assistant.store, assistant.embedder)
 
-    return follower(settings, ingestor).follow(url, parse_every(settings.follow_every))
+    # The server, not the reader, makes the request: keep it off the server's own network.
+    guarded = follower(settings, ingestor, allow_private=settings.web_fetch_private)
+    return guarded.follow(url, parse_every(settings.follow_every))
 
 
 def follow_line(result: FeedResult) -> str:
@@ -67,4 +71,6 @@ def start_refresher(assistant: Assistant, settings: Settings, say: Callable[[str
     def ingestor() -> Ingestor:
         return Ingestor(settings, assistant.store, assistant.embedder)
 
-    return Refresher(follower(settings, ingestor), say=say).start()
+    # The server makes these requests too, so a feed (or its item links) is guarded alike.
+    guarded = follower(settings, ingestor, allow_private=settings.web_fetch_private)
+    return Refresher(guarded, say=say).start()
