@@ -84,8 +84,8 @@ def test_seed_facts_are_answered_and_cited(
 def test_with_the_second_judge_the_seed_facts_are_still_answered_and_cited(
     assistant: Assistant,
 ) -> None:
-    # The opt-in late-interaction judge at its defaults, as the README measures it (it
-    # orders the top 40, the cross-encoder re-orders the top 20 of its order).
+    # The opt-in late-interaction judge at its defaults (it orders the top 40, the
+    # cross-encoder re-orders the head of its order, ASSISTANT_RERANK_DEPTH).
     both = Assistant(
         make_settings(assistant.settings.data_dir, late_reranker="local:answerai-colbert-small-v1"),
         store=assistant.store,
