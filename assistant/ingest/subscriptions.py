@@ -13,7 +13,9 @@ once take turns instead of fetching and storing the same articles twice. The sta
 holds each subscription (address, schedule, validators, last error, pending items)
 and an index of every item seen, by guid, link and canonical URL, so the same article
 reached through two feeds maps to one stored article. What to do with it is
-`follow.py`'s business.
+`follow.py`'s business. A `feeds.json` left from embedded mode is merged into the
+server's records on the first load against a server (the server's records win) and
+renamed `feeds.json.migrated-<unix time>`, so nothing followed is lost and it happens once.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import contextlib
 import fcntl
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -35,6 +38,11 @@ STATE_FILE = "feeds.json"
 LOCK_FILE = "feeds.lock"
 _FORMAT = 1
 _FEED, _SEEN = "feed", "seen"  # the kinds of record kept on a Chroma server
+MIGRATED_SUFFIX = ".migrated-"  # feeds.json.migrated-<unix time>, once merged into a server
+
+# The lock files this thread holds: flock conflicts between two descriptors of one process
+# too, so `load` inside a `locked()` pass (follow.py does that) must not take it again.
+_held = threading.local()
 
 
 class FeedRecords(Protocol):
@@ -110,21 +118,78 @@ class Subscriptions:
         self._open_server = server
         self._server: FeedRecords | None = None
         self._loaded: dict[tuple[str, str], str] = {}  # the server's records at load
+        # What a migration of an embedded feeds.json did (`notice` is one line to print).
+        self.migrated: int = 0  # feeds added to the server from the file
+        self.notice: str = ""
 
     def load(self) -> State:
-        """The saved state (empty when nothing is followed yet)."""
+        """The saved state (empty when nothing is followed yet). Against a server, a
+        `feeds.json` left in the data folder is merged into it first (once)."""
         if self._open_server is not None:
+            if self.path.exists():
+                self._migrate()
             return self._load_records()
+        return self._read_file() or State()
+
+    def _read_file(self, hint: str = "") -> State | None:
+        """`feeds.json` (None when there is none); IngestError, one line, when damaged."""
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
+            return State(
+                feeds=[Subscription.from_dict(d) for d in raw.get("feeds", [])],
+                seen={k: Seen(**v) for k, v in raw.get("seen", {}).items()},
+            )
         except FileNotFoundError:
-            return State()
-        except (OSError, ValueError) as exc:
-            raise IngestError(f"{self.path}: cannot read the followed feeds ({exc})") from None
-        return State(
-            feeds=[Subscription.from_dict(d) for d in raw.get("feeds", [])],
-            seen={k: Seen(**v) for k, v in raw.get("seen", {}).items()},
-        )
+            return None
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            reason = " ".join(str(exc).split())  # one line, whatever the parser said
+            raise IngestError(
+                f"{self.path}: cannot read the followed feeds ({reason}){hint}"
+            ) from None
+
+    def _migrate(self) -> None:
+        """Merge `feeds.json` into the server's records and rename it, under the feed lock
+        so two processes starting at once migrate it once. The server wins: a feed it
+        already has (by address or feed address) and a seen key it already has are left
+        as they are, so newer state there is never overwritten or duplicated."""
+        with self.locked():
+            # Read and check the whole file before touching the server: a damaged file
+            # changes nothing there and stays where it is for the reader to fix.
+            local = self._read_file("; it was not moved to the Chroma server")
+            if local is None:  # another process migrated it while this one waited
+                return
+            server = self._load_records()
+            records = self._records()
+            taken = {u for s in server.feeds for u in (s.url, s.feed_url)}
+            feeds: dict[str, str] = {}
+            for sub in local.feeds:
+                if sub.url in taken or sub.feed_url in taken:
+                    continue
+                feeds[sub.url] = _dump(sub.to_dict())
+                taken.update({sub.url, sub.feed_url})
+            seen = {k: _dump(asdict(v)) for k, v in local.seen.items() if k not in server.seen}
+            # Another host (its own data folder, its own lock) may have written meanwhile.
+            for kind, new in ((_FEED, feeds), (_SEEN, seen)):
+                for key in records.feeds_present(kind, list(new)):
+                    del new[key]
+            # Seen keys first: a feed that appears without its index would take its items
+            # again in a pass that ran between the two writes.
+            records.feeds_write(_SEEN, seen)
+            records.feeds_write(_FEED, feeds)
+            # Renamed, not deleted: the file stays as it was, and the rename marks it done.
+            done = self.path.with_name(f"{STATE_FILE}{MIGRATED_SUFFIX}{int(now())}")
+            try:
+                os.replace(self.path, done)
+            except OSError as exc:
+                raise IngestError(f"{self.path}: merged but not renamed ({exc})") from None
+            self.migrated = len(feeds)
+            kept = len(local.feeds) - len(feeds)
+            self.notice = (
+                f"moved {len(feeds)} followed feeds and {len(seen)} seen items from "
+                f"{self.path} to the Chroma server at {records.location}"
+                + (f" ({kept} already there kept as the server has them)" if kept else "")
+                + f"; the file is kept as {done.name}"
+            )
 
     def save(self, state: State) -> None:
         """Write the whole state or nothing (a partial file renamed into place); on a
@@ -194,13 +259,21 @@ class Subscriptions:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the data folder's feed lock (waits for another process's pass to end)."""
+        """Hold the data folder's feed lock (waits for another process's pass to end);
+        within a pass this thread already holds, it is held already and not taken again."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / LOCK_FILE, "a+") as handle:
+        lock = str((self.folder / LOCK_FILE).resolve())
+        held: set[str] = _held.__dict__.setdefault("paths", set())
+        if lock in held:
+            yield
+            return
+        with open(lock, "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
+            held.add(lock)
             try:
                 yield
             finally:
+                held.discard(lock)
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
