@@ -13,9 +13,11 @@ once take turns instead of fetching and storing the same articles twice. The sta
 holds each subscription (address, schedule, validators, last error, pending items)
 and an index of every item seen, by guid, link and canonical URL, so the same article
 reached through two feeds maps to one stored article. What to do with it is
-`follow.py`'s business. A `feeds.json` left from embedded mode is merged into the
-server's records on the first load against a server (the server's records win) and
-renamed `feeds.json.migrated-<unix time>`, so nothing followed is lost and it happens once.
+`follow.py`'s business. The feeds of a `feeds.json` left from embedded mode are added
+to the server's records on the first load against a server (the server's records win) and
+the file is renamed `feeds.json.migrated-<unix time>`, so nothing followed is lost and it
+happens once. They move as new subscriptions: their articles are in the embedded store,
+not the server's collection, so the next pass takes each feed's items again.
 """
 
 from __future__ import annotations
@@ -148,10 +150,12 @@ class Subscriptions:
             ) from None
 
     def _migrate(self) -> None:
-        """Merge `feeds.json` into the server's records and rename it, under the feed lock
-        so two processes starting at once migrate it once. The server wins: a feed it
-        already has (by address or feed address) and a seen key it already has are left
-        as they are, so newer state there is never overwritten or duplicated."""
+        """Add `feeds.json`'s feeds to the server's records and rename it, under the feed
+        lock so two processes starting at once migrate it once. The server wins: a feed it
+        already has (by address or feed address) is left as it is, so newer state there is
+        never overwritten or duplicated. A moved feed starts afresh (`_fresh`): its seen
+        items and validators describe articles stored in the embedded collection, which
+        the server's collection does not hold, so keeping them would skip those items."""
         with self.locked():
             # Read and check the whole file before touching the server: a damaged file
             # changes nothing there and stays where it is for the reader to fix.
@@ -165,16 +169,11 @@ class Subscriptions:
             for sub in local.feeds:
                 if sub.url in taken or sub.feed_url in taken:
                     continue
-                feeds[sub.url] = _dump(sub.to_dict())
+                feeds[sub.url] = _dump(_fresh(sub).to_dict())
                 taken.update({sub.url, sub.feed_url})
-            seen = {k: _dump(asdict(v)) for k, v in local.seen.items() if k not in server.seen}
             # Another host (its own data folder, its own lock) may have written meanwhile.
-            for kind, new in ((_FEED, feeds), (_SEEN, seen)):
-                for key in records.feeds_present(kind, list(new)):
-                    del new[key]
-            # Seen keys first: a feed that appears without its index would take its items
-            # again in a pass that ran between the two writes.
-            records.feeds_write(_SEEN, seen)
+            for key in records.feeds_present(_FEED, list(feeds)):
+                del feeds[key]
             records.feeds_write(_FEED, feeds)
             # Renamed, not deleted: the file stays as it was, and the rename marks it done.
             done = self.path.with_name(f"{STATE_FILE}{MIGRATED_SUFFIX}{int(now())}")
@@ -185,8 +184,8 @@ class Subscriptions:
             self.migrated = len(feeds)
             kept = len(local.feeds) - len(feeds)
             self.notice = (
-                f"moved {len(feeds)} followed feeds and {len(seen)} seen items from "
-                f"{self.path} to the Chroma server at {records.location}"
+                f"moved {len(feeds)} followed feeds from {self.path} to the Chroma server at "
+                f"{records.location} (their items are taken again at the next refresh)"
                 + (f" ({kept} already there kept as the server has them)" if kept else "")
                 + f"; the file is kept as {done.name}"
             )
@@ -289,6 +288,12 @@ def open_subscriptions(settings: Settings) -> Subscriptions:
         return ServerRecords(settings)
 
     return Subscriptions(settings.data_dir, connect)
+
+
+def _fresh(sub: Subscription) -> Subscription:
+    """A feed moved to another store: its address, schedule and title, due now, with no
+    validators (a 304 would hide items the new store lacks) and no stored article ids."""
+    return Subscription(sub.url, sub.feed_url, sub.every, sub.title, pending=sub.pending)
 
 
 def _dump(record: dict[str, Any]) -> str:
