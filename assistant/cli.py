@@ -225,7 +225,9 @@ def cmd_follow(args: argparse.Namespace, settings: Settings) -> int:
     from .ingest.follow import follower, parse_every
 
     every = parse_every(args.every or settings.follow_every)  # refused before any fetch
-    result = follower(settings).follow(args.url, every)
+    following = follower(settings)
+    result = following.follow(args.url, every)
+    _say_migrated(following.subscriptions)
     _print_results([result], args.json, wrap=False)
     return 0
 
@@ -233,7 +235,9 @@ def cmd_follow(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_unfollow(args: argparse.Namespace, settings: Settings) -> int:
     from .ingest.follow import follower
 
-    gone = follower(settings).unfollow(args.url)
+    following = follower(settings)
+    gone = following.unfollow(args.url)
+    _say_migrated(following.subscriptions)
     if gone is None:
         print(f"error: {args.url}: not followed (see assistant feeds)", file=sys.stderr)
         return EXIT_FAILED
@@ -244,7 +248,9 @@ def cmd_unfollow(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_feeds(args: argparse.Namespace, settings: Settings) -> int:
     from .ingest.subscriptions import open_subscriptions
 
-    rows = [_feed_row(s) for s in open_subscriptions(settings).load().feeds]
+    subscriptions = open_subscriptions(settings)
+    rows = [_feed_row(s) for s in subscriptions.load().feeds]
+    _say_migrated(subscriptions)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
@@ -257,6 +263,13 @@ def cmd_feeds(args: argparse.Namespace, settings: Settings) -> int:
         )
     print(f"{len(rows)} feeds followed")
     return 0
+
+
+def _say_migrated(subscriptions: Any) -> None:
+    """The one line saying a feeds.json was moved to the Chroma server (stderr, so --json
+    output stays one document)."""
+    if subscriptions.notice:
+        print(f"note: {subscriptions.notice}", file=sys.stderr)
 
 
 def _feed_row(sub: Any) -> dict[str, Any]:
@@ -280,7 +293,9 @@ def _feed_row(sub: Any) -> dict[str, Any]:
 def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
     from .ingest.follow import follower
 
-    results = follower(settings).refresh()
+    following = follower(settings)
+    results = following.refresh()
+    _say_migrated(following.subscriptions)
     _print_results(results, args.json, wrap=True)
     return EXIT_FAILED if results and all(r.feed_failed for r in results) else 0
 

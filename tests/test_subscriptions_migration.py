@@ -153,3 +153,27 @@ def test_a_damaged_feeds_json_is_one_line_and_moves_nothing(
     assert _records(tmp_path, chroma_server, collection) == before
     assert (subs.migrated, subs.notice) == (0, "")
     assert json.loads(before[0][2])["every"] == 7200 and len(before) == 2
+
+
+def test_the_feeds_command_says_the_file_moved(
+    tmp_path: Path,
+    chroma_server: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`assistant feeds` over a server lists the moved feed and says on stderr, once, that
+    the file moved (stdout stays the listing)."""
+    from assistant.cli import main
+
+    data = tmp_path / "data"
+    _embedded_file(data, State(feeds=[Subscription(TRAM, TRAM, 1800, title="Gazette")]))
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(data))
+    monkeypatch.setenv("ASSISTANT_CHROMA_URL", chroma_server)
+    monkeypatch.setenv("ASSISTANT_COLLECTION", "migrate-cli")
+    assert main(["feeds", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert [row["url"] for row in json.loads(out)] == [TRAM]
+    assert err.startswith("note: moved 1 followed feeds") and err.count("\n") == 1
+    assert main(["feeds", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert [row["url"] for row in json.loads(out)] == [TRAM] and err == ""
