@@ -171,10 +171,24 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "+dates": ("product", {"diversify": False}),
     "+diversify": ("product", {}),
     "+rerank": ("product", {"rerank_depth": 20, "rerank_mode": "replace"}),
-    # BM25 fusion and the judge's re-ordering alone: the shipped default.
+    # BM25 fusion and the judge's re-ordering alone, the judge reading all of the top 20:
+    # the shipped default until 2026-12-06.
     "+bm25+rerank": (
         "product",
         {"dates": False, "diversify": False, "rerank_depth": 20, "rerank_mode": "replace"},
+    ),
+    # The shipped default since 2026-12-07 (ASSISTANT_RERANK_DEPTH/STEP/ENOUGH): the judge
+    # reads the top 10 five at a time and stops once one scores 6 (docs/scale.md).
+    "+bm25+judge-steps": (
+        "product",
+        {
+            "dates": False,
+            "diversify": False,
+            "rerank_depth": 10,
+            "rerank_step": 5,
+            "rerank_enough": 6.0,
+            "rerank_mode": "replace",
+        },
     ),
     "+rerank-fused": ("product", {"rerank_depth": 20, "rerank_mode": "fuse"}),
     "rerank-diversify": (
