@@ -39,10 +39,8 @@ from .retrieval.retriever import Components, Retriever
 from .retrieval.store import Store
 
 _NOT_GIVEN: Any = object()
-#: Sentences the judge reads per question, the best by similarity and word overlap first
-#: (each costs ~10 ms on 2 cores; the answer is almost always among the first 20).
-_JUDGED_SENTENCES = 24
-#: A question about the collection reads a few sentences of every relevant article.
+#: A question about the collection reads a few sentences of every relevant article
+#: (a lookup reads `settings.judged_sentences`).
 _JUDGED_ACROSS = 48
 
 
@@ -340,7 +338,7 @@ class Assistant:
             return ranked
         judge = self.reranker
         across_articles = query.intent.across_articles
-        limit = _JUDGED_ACROSS if across_articles else _JUDGED_SENTENCES
+        limit = _JUDGED_ACROSS if across_articles else self.settings.judged_sentences
         judged = extractive.judged(
             query, ranked, lambda q, t: rounded(judge.score(q, t)), limit=limit
         )

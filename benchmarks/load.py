@@ -162,6 +162,8 @@ JUDGES: dict[str, dict[str, str]] = {
         "ASSISTANT_RERANK_STEP": "0",
         "ASSISTANT_INT8_WEIGHTS": "unsigned",
     },
+    # The trade left to the operator: half the sentences read to pick quotes.
+    "12-sentences": {"ASSISTANT_JUDGED_SENTENCES": "12"},
 }
 
 #: Asked once before each run, so the model loads; not one of the measured questions.
@@ -338,9 +340,9 @@ def main() -> None:
         "--judge",
         nargs="+",
         choices=list(JUDGES),
-        default=list(JUDGES),
-        help="serve with the judge (the default product), ASSISTANT_RERANKER=none, and/or "
-        "the judge as before (depth 20 read whole, uint8 weights)",
+        default=["on", "off", "before"],
+        help="serve with the judge (the default product), ASSISTANT_RERANKER=none, the judge "
+        "as before (depth 20 read whole, uint8 weights), and/or reading 12 sentences",
     )
     parser.add_argument("--per-client", type=int, default=2, help="questions per client")
     parser.add_argument("--time-limit", type=float, default=180.0, help="seconds per run")

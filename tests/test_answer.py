@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import make_settings, run_cli
@@ -98,6 +99,40 @@ def test_with_the_second_judge_the_seed_facts_are_still_answered_and_cited(
         answer = both.ask(question)
         assert expected.lower() in answer.text.lower(), (question, answer.text)
         assert article in _cited(answer), question
+
+
+class _Reading:
+    """The real judge, noting every text it is asked to read."""
+
+    def __init__(self, judge: Any) -> None:
+        self.judge, self.name = judge, judge.name
+        self.read: list[str] = []
+
+    def score(self, query: str, texts: Any) -> Any:
+        self.read += list(texts)
+        return self.judge.score(query, texts)
+
+
+def test_the_judge_reads_as_many_sentences_as_the_setting_says(assistant: Assistant) -> None:
+    """ASSISTANT_JUDGED_SENTENCES bounds what the judge reads to pick the quotes (its cost
+    per question), and a seed fact is still answered and cited with fewer."""
+    question, expected, article = SEED_FACTS[0]
+    chunks = {text for _, text, _ in assistant.store.iter_chunks()}
+    read: dict[int, list[str]] = {}
+    for n in (24, 3):
+        judge = _Reading(assistant.reranker)
+        fewer = Assistant(
+            make_settings(assistant.settings.data_dir, judged_sentences=n),
+            store=assistant.store,
+            embedder=assistant.embedder,
+            chat_model=None,
+            reranker=judge,
+        )
+        answer = fewer.ask(question)
+        assert expected.lower() in answer.text.lower() and article in _cited(answer)
+        read[n] = [t for t in judge.read if t not in chunks]  # the sentences, not passages
+    assert len(read[3]) == 3 and 3 < len(read[24]) <= 24
+    assert read[3] == read[24][:3], "the first three read are the same: the best candidates"
 
 
 def test_with_the_bge_embeddings_the_seed_facts_are_answered_and_cited(

@@ -123,6 +123,9 @@ class AnswerSettings(_Section):
     across_passages: int = 20
     across_per_article: int = 2
     extractive_sentences: int = 3
+    # Sentences the judge reads per question to pick the quotes, the best by similarity and
+    # word overlap first: ~40% of the judge's cost on the seeds (docs/scale.md).
+    judged_sentences: int = 24
     support_threshold: float = 0.5
     # The extractive answerer quotes a later sentence of its best sentence's article only
     # within `judge_margin` logits of the best, and one of another article only within
@@ -193,6 +196,7 @@ class Settings(
         "search_ef",
         "max_per_article",
         "extractive_sentences",
+        "judged_sentences",
         "across_passages",
         "across_per_article",
     )
