@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Locator, Page
 from test_browser import DESKTOP, PHONE, browser, screenshot
 from test_feeds import TRAM, Entry, Site, article_page, day, rss, site
 from web_helpers import running_app, seeded_assistant
@@ -54,6 +54,14 @@ def logged_in(browser: Browser, assistant: Assistant) -> Iterator[Page]:
         context.close()
 
 
+def _follow(page: Page, feed: str) -> Locator:
+    """Open the follow box, follow `feed`, and return the box's report line."""
+    page.get_by_role("button", name="Follow a feed").click()
+    page.fill("#feed-url input, #feed-url textarea", feed)
+    page.click("#follow")
+    return page.locator("#follow-report")
+
+
 def test_by_default_the_page_refuses_a_feed_on_a_private_address(
     logged_in: Page, site: Site, assistant: Assistant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -63,10 +71,7 @@ def test_by_default_the_page_refuses_a_feed_on_a_private_address(
     page = logged_in
     page.wait_for_function("() => /articles? loaded/.test(document.body.innerText)")
     refresh_line = page.locator("#feed-refresh").all_inner_texts()
-    page.get_by_role("button", name="Follow a feed").click()
-    page.fill("#feed-url input, #feed-url textarea", feed)
-    page.click("#follow")
-    report = page.locator("#follow-report")
+    report = _follow(page, feed)
     report.filter(has_text="⚠️").wait_for(timeout=30_000)
     assert f"{feed}: refused, 127.0.0.1 is not a public address" in report.inner_text()
     assert "ASSISTANT_WEB_FETCH_PRIVATE=true" in report.inner_text()
@@ -84,10 +89,7 @@ def test_a_reader_follows_a_feed_and_sees_the_new_article(
     page.wait_for_function("() => /articles? loaded/.test(document.body.innerText)")
     assert page.locator("#new-articles").count() == 0  # nothing new when the page opened
 
-    page.get_by_role("button", name="Follow a feed").click()
-    page.fill("#feed-url input, #feed-url textarea", feed)
-    page.click("#follow")
-    report = page.locator("#follow-report")
+    report = _follow(page, feed)
     report.filter(has_text="1 new").wait_for(timeout=120_000)
     assert f"Followed {feed}: 1 new, 0 updated, 0 unchanged, 0 failed" in report.inner_text()
 
