@@ -7,7 +7,9 @@ limit and a User-Agent naming the product; redirects are followed by hand, at mo
 obeyed; requests to one host go one at a time; a conditional GET (ETag /
 Last-Modified) answers "not modified" without a body; with `allow_private=False` (the
 web server's fetches) no request goes to an address that is not globally routable
-(`check_public`). Every failure is an `IngestError` whose one line starts with the URL.
+(`check_public` before each request, and `_pinned_transport` at each connection, which
+connects to the very address it checked, so DNS rebinding cannot slip one past). Every
+failure is an `IngestError` whose one line starts with the URL.
 What the bytes mean (feed, page) is `feeds.py`'s and `extract.py`'s business; deciding
 what to fetch is `follow.py`'s.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -58,6 +61,9 @@ def check_scheme(url: str) -> None:
         raise IngestError(f"{url}: not a valid URL (bad port)") from None
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
 def check_public(url: str, *, named: str = "") -> None:
     """Refuse `url` unless every address its host resolves to is globally routable.
 
@@ -66,30 +72,124 @@ def check_public(url: str, *, named: str = "") -> None:
     IPv4 address; an IP-literal host is checked without DNS. `named` is the URL the
     message starts with when `url` was reached from it (a redirect, robots.txt).
 
-    What it leaves out: DNS rebinding. The connection resolves the host again, so a name
-    whose answer changes between this check and the connect can still reach a private
-    address; a transport that connects to the very address checked here would close that.
+    This check answers before anything is asked (robots.txt included) and is all a
+    caller-supplied transport gets. The connection resolves the host again, so a name whose
+    answer changes in between (DNS rebinding) is caught there: `_pinned_transport` applies
+    the same rule to what it resolves and connects only to an address that passed.
     """
-    head = f"{named}: refused {url}," if named and named != url else f"{url}: refused,"
     host = urlsplit(url).hostname or ""
     try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:  # a name, not an address: what the connection would resolve it to
-        try:
-            found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as exc:
-            raise IngestError(
-                f"{named or url}: could not fetch ({host}: {type(exc).__name__}: {exc})"
-            ) from None
-        addresses = [ipaddress.ip_address(str(info[4][0])) for info in found]
+        addresses = _resolve(host)
+    except (OSError, UnicodeError) as exc:
+        raise IngestError(
+            f"{named or url}: could not fetch ({host}: {type(exc).__name__}: {exc})"
+        ) from None
+    refused = _not_public(addresses)
+    if refused is not None:
+        raise _refusal(url, named, host, refused)
+
+
+def is_public_address(address: IPAddress) -> bool:
+    """The guard's rule for one address (already IPv4 when it was IPv4-mapped)."""
+    return address.is_global
+
+
+def _resolve(host: str) -> list[IPAddress]:
+    """The addresses a connection to `host` could reach: an IP literal is itself."""
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:  # a name: what DNS answers now
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        return [ipaddress.ip_address(str(info[4][0])) for info in found]
+
+
+def _not_public(addresses: list[IPAddress]) -> IPAddress | None:
+    """The first address the guard refuses, or None when all of them may be reached."""
     for address in addresses:
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
-        if not address.is_global:
-            raise IngestError(
-                f"{head} {host} is not a public address ({address}); "
-                "ASSISTANT_WEB_FETCH_PRIVATE=true lets the web server fetch it"
-            )
+        if not is_public_address(address):
+            return address
+    return None
+
+
+def _refusal(url: str, named: str, host: str, address: IPAddress) -> IngestError:
+    head = f"{named}: refused {url}," if named and named != url else f"{url}: refused,"
+    return IngestError(
+        f"{head} {host} is not a public address ({address}); "
+        "ASSISTANT_WEB_FETCH_PRIVATE=true lets the web server fetch it"
+    )
+
+
+class _Refused(Exception):
+    """Raised by a connection whose host resolved to a refused address; it carries no URL
+    (httpcore knows only host and port), so the `Fetcher` turns it into `check_public`'s
+    one line."""
+
+    def __init__(self, host: str, address: IPAddress) -> None:
+        super().__init__(f"{host} is not a public address ({address})")
+        self.host = host
+        self.address = address
+
+    def line(self, url: str, *, named: str) -> IngestError:
+        return _refusal(url, named, self.host, self.address)
+
+
+def _pinned_transport() -> Any:
+    """httpx's own transport whose connections go only to addresses the guard checked
+    (`_pinned_backend`). TLS is started by httpcore after the connect with the name as
+    server_hostname, so SNI and the certificate check use the name, and the Host header
+    comes from the URL. No proxy is used: passing a transport turns httpx's environment
+    proxies off, and a proxy would resolve the name itself.
+    """
+    import httpcore
+    import httpx
+
+    transport = httpx.HTTPTransport()
+    # HTTPTransport takes no network backend (httpcore's extension point), so its pool is
+    # rebuilt with one and httpx's defaults; requests, streams and errors stay httpx's.
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(),  # certifi, or SSL_CERT_FILE / SSL_CERT_DIR
+        max_connections=100,
+        max_keepalive_connections=20,
+        keepalive_expiry=5.0,
+        network_backend=_pinned_backend(),
+    )
+    return transport
+
+
+def _pinned_backend() -> Any:
+    """httpcore's socket backend, except that it resolves the host name it is handed once,
+    refuses it by `check_public`'s rule and connects to an address that passed: no second
+    lookup can answer something else (DNS rebinding)."""
+    import httpcore
+
+    class PinnedBackend(httpcore.SyncBackend):
+        def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Iterable[Any] | None = None,
+        ) -> httpcore.NetworkStream:
+            try:
+                addresses = _resolve(host)
+            except (OSError, UnicodeError) as exc:  # as the stock backend reports it
+                raise httpcore.ConnectError(str(exc)) from None
+            refused = _not_public(addresses)
+            if refused is not None:
+                raise _Refused(host, refused)
+            connect = super().connect_tcp  # given an IP literal it does no DNS lookup
+            failure = httpcore.ConnectError(f"{host}: no address")
+            for address in addresses:  # each in turn, as socket.create_connection does
+                try:
+                    return connect(str(address), port, timeout, local_address, socket_options)
+                except httpcore.ConnectError as exc:
+                    failure = exc
+            raise failure
+
+    return PinnedBackend()
 
 
 class Fetcher:
@@ -109,6 +209,8 @@ class Fetcher:
 
         # False for what a web reader makes the server fetch: see `check_public`.
         self.allow_private = allow_private
+        if transport is None and not allow_private:
+            transport = _pinned_transport()  # the connect-time check (DNS rebinding)
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
         self.user_agent = user_agent
@@ -189,6 +291,8 @@ class Fetcher:
                     response.headers.get("etag", ""),
                     response.headers.get("last-modified", ""),
                 )
+        except _Refused as refused:
+            raise refused.line(current, named=url) from None
         except httpx.TimeoutException:
             raise IngestError(f"{url}: timed out (ASSISTANT_FETCH_TIMEOUT)") from None
         except httpx.InvalidURL as exc:
@@ -208,6 +312,8 @@ class Fetcher:
         return bytes(data)
 
     def _check_public(self, url: str, *, named: str) -> None:
+        # Before the request: refuses without asking anything (robots.txt included) and
+        # guards a supplied transport; the pinned transport checks again as it connects.
         if not self.allow_private:
             check_public(url, named=named)
 
@@ -262,6 +368,8 @@ class Fetcher:
                     break
             else:
                 return None  # too many redirects: no rules to read
+        except _Refused as refused:  # refused like a page: the reader hears why
+            raise refused.line(target, named=url) from None
         except (httpx.HTTPError, httpx.InvalidURL):
             return None
         rules = RobotFileParser()
