@@ -31,6 +31,9 @@ Variants (NAME or NAME@DEPTH, DEPTH the candidates re-ordered, default 20):
              the shipped judge cuts at 512), so its cost falls with N
   earlyT     the judge reads the fused candidates 5 at a time and stops once its best
              score so far reaches T (a logit); the unread keep their fused order after
+  winN       the judge reads each passage's window of N word pieces (whole sentences)
+             holding the most of the question's content stems, not the whole passage
+  earlyTwN   earlyT, each passage read as its winN window
 The table's last column is the judge's work: word pieces it reads per question (a
 passage pair costs about 0.25 ms a word piece on one core, see benchmarks/judge_speed.py).
 A table, then one JSON line with every figure.
@@ -77,10 +80,10 @@ LATE_SPEC = "local:answerai-colbert-small-v1"
 
 def parse_variant(name: str) -> tuple[str, int]:
     kind, _, depth = name.partition("@")
-    known = kind in KINDS or re.fullmatch(r"cut\d+|early-?\d+(\.\d+)?", kind)
+    known = kind in KINDS or re.fullmatch(r"cut\d+|win\d+|early-?\d+(\.\d+)?(w\d+)?", kind)
     if not known or (depth and not depth.isdigit()):
         raise argparse.ArgumentTypeError(
-            f"unknown variant {name!r}: use one of {', '.join(KINDS)}, cutN, earlyT, "
+            f"unknown variant {name!r}: use one of {', '.join(KINDS)}, cutN, winN, earlyT[wN], "
             "optionally @DEPTH"
         )
     return kind, min(FETCH, int(depth or 20))
@@ -160,6 +163,8 @@ def passage_scores(
         return judge(question, [c["title"] + "\n" + c["text"] for c in head])
     if kind.startswith("cut"):
         return judge(question, [cut(question, t, int(kind[3:])) for t in texts])
+    if kind.startswith("win"):
+        return judge(question, [window(question, t, int(kind[3:])) for t in texts])
     scores = judge(question, texts)
     if kind == "sentmax":
         return [
@@ -192,6 +197,41 @@ def cut(question: str, text: str, pieces: int) -> str:
     return text[: ends[-1]] if ends else ""
 
 
+def window(question: str, text: str, pieces: int) -> str:
+    """The run of whole sentences of `text`, at most `pieces` word pieces, holding the most
+    distinct content stems of the question (ties: the earliest); `text` if it fits."""
+    from assistant.language.text import content_stems, sentence_spans
+
+    tokenizer = _tokenizer()
+    tokenizer.no_truncation()
+    spans = sentence_spans(text)
+    sizes = [len(e.ids) - 2 for e in tokenizer.encode_batch([text[s:e] for s, e in spans])]
+    if sum(sizes) <= pieces or not spans:
+        return text
+    wanted = content_stems(question)
+    best, best_hits = (0, 1), -1
+    for first in range(len(spans)):
+        last, used = first, 0
+        while last < len(spans) and used + sizes[last] <= pieces:
+            used += sizes[last]
+            last += 1
+        last = max(last, first + 1)  # a sentence longer than the window is read alone
+        hits = len(wanted & content_stems(text[spans[first][0] : spans[last - 1][1]]))
+        if hits > best_hits:
+            best, best_hits = (first, last), hits
+    return text[spans[best[0]][0] : spans[best[1] - 1][1]]
+
+
+class _Windowed:
+    """A judge that reads each text's `window`."""
+
+    def __init__(self, judge: Judge, pieces: int) -> None:
+        self.judge, self.name, self.pieces = judge, judge.name, pieces
+
+    def score(self, question: str, texts: Sequence[str]) -> np.ndarray:
+        return self.judge.score(question, [window(question, t, self.pieces) for t in texts])
+
+
 #: Candidates the `earlyT` variants read at a time.
 EARLY_STEP = 5
 
@@ -199,7 +239,7 @@ EARLY_STEP = 5
 class _Asked:
     """A judge that notes which texts it was asked to score."""
 
-    def __init__(self, judge: Judge) -> None:
+    def __init__(self, judge: Judge | _Windowed) -> None:
         self.judge, self.name = judge, judge.name
         self.asked: list[str] = []
 
@@ -209,16 +249,17 @@ class _Asked:
 
 
 def early(
-    question: str, texts: list[str], depth: int, enough: float, judge: Judge
+    question: str, texts: list[str], depth: int, kind: str, judge: Judge
 ) -> tuple[list[str], list[str]]:
     """The product's own early-stopping judge (`Retriever._judge_head`): the texts in its
     order, and those it read."""
     from assistant.base.schema import Passage
     from assistant.retrieval.retriever import Components, Retriever
 
-    parts = Components(rerank_depth=depth, rerank_step=EARLY_STEP, rerank_enough=enough)
+    enough, _, pieces = kind[5:].partition("w")
+    parts = Components(rerank_depth=depth, rerank_step=EARLY_STEP, rerank_enough=float(enough))
     unused = cast(Any, None)  # re-ordering touches neither the store nor the embedder
-    asked = _Asked(judge)
+    asked = _Asked(_Windowed(judge, int(pieces)) if pieces else judge)
     retriever = Retriever(
         unused, unused, fetch_k=FETCH, max_per_article=FETCH, components=parts, reranker=asked
     )
@@ -232,11 +273,15 @@ def pieces_read(kind: str, depth: int, row: dict[str, Any], judge: Judge) -> int
         return 0
     tokenizer = _tokenizer()
     limit = int(kind[3:]) if kind.startswith("cut") else 512
-    tokenizer.enable_truncation(limit, strategy="only_second")
     texts = [c["text"] for c in row["cands"][:depth]]
     if kind.startswith("early"):
         cands = [c["text"] for c in row["cands"]]
-        texts = early(row["question"], cands, depth, float(kind[5:]), judge)[1]
+        texts = early(row["question"], cands, depth, kind, judge)[1]
+        if "w" in kind:
+            texts = [window(row["question"], t, int(kind.partition("w")[2])) for t in texts]
+    elif kind.startswith("win"):
+        texts = [window(row["question"], t, int(kind[3:])) for t in texts]
+    tokenizer.enable_truncation(limit, strategy="only_second")  # `window` turned it off
     return sum(len(e.ids) for e in tokenizer.encode_batch([(row["question"], t) for t in texts]))
 
 
@@ -255,7 +300,7 @@ def reorder(kind: str, depth: int, row: dict[str, Any], judge: Judge, late: Judg
         if kind == "late+judge":
             order = _fused(judged_order(judge(row["question"], texts[:depth])), order)
     elif kind.startswith("early"):
-        return early(row["question"], texts, depth, float(kind[5:]), judge)[0]
+        return early(row["question"], texts, depth, kind, judge)[0]
     elif kind == "judge+fused":
         order = _fused(judged_order(judge(row["question"], texts[:depth])), list(range(len(head))))
     else:
