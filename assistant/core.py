@@ -340,7 +340,12 @@ class Assistant:
         across_articles = query.intent.across_articles
         limit = _JUDGED_ACROSS if across_articles else self.settings.judged_sentences
         judged = extractive.judged(
-            query, ranked, lambda q, t: rounded(judge.score(q, t)), limit=limit
+            query,
+            ranked,
+            lambda q, t: rounded(judge.score(q, t)),
+            limit=limit,
+            step=0 if across_articles else self.settings.judged_step,
+            margin=self.settings.judge_margin,
         )
         return judged + ranked[limit:] if across_articles else judged
 

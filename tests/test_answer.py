@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import make_settings, run_cli
 
@@ -133,6 +134,39 @@ def test_the_judge_reads_as_many_sentences_as_the_setting_says(assistant: Assist
         read[n] = [t for t in judge.read if t not in chunks]  # the sentences, not passages
     assert len(read[3]) == 3 and 3 < len(read[24]) <= 24
     assert read[3] == read[24][:3], "the first three read are the same: the best candidates"
+
+
+@pytest.mark.parametrize(
+    ("scores", "read"),
+    [
+        # nothing quotable among the first two: the judge stops there
+        ([-4.0, -6.0, 9.0, 9.0, 9.0, 9.0], 2),
+        # a quotable one in each step until the third, which holds none within the margin
+        ([5.0, -1.0, -2.0, 4.0, 1.0, 0.5, 9.0, 9.0], 6),
+        # every step holds one: all read
+        ([5.0, -1.0, -2.0, 4.0, 3.0, -9.0], 6),
+    ],
+)
+def test_the_judge_reads_sentences_in_steps_until_one_holds_nothing_quotable(
+    scores: list[float], read: int
+) -> None:
+    """ASSISTANT_JUDGED_STEP: sentences are read a step at a time in the blended order;
+    after a step where none scores at least 0 and within the margin of the best so far,
+    the rest are not read (their cost is saved) and are left out."""
+    texts = [f"Sentence {i}." for i in range(len(scores))]
+    given = dict(zip(texts, scores, strict=True))
+    asked: list[str] = []
+
+    def judge(_q: str, batch: Any) -> np.ndarray:
+        asked.extend(batch)
+        return np.array([given[t] for t in batch])
+
+    ranked = [extractive.Candidate(1, t, 1.0 - i / 10, 0.5) for i, t in enumerate(texts)]
+    out = extractive.judged(analyse("Who met whom?"), ranked, judge, limit=24, step=2, margin=3.0)
+    assert asked == texts[:read]
+    assert [c.text for c in out] == sorted(texts[:read], key=lambda t: -given[t])
+    whole = extractive.judged(analyse("Who met whom?"), ranked, judge, limit=24)
+    assert len(whole) == len(texts), "step 0 reads them all"
 
 
 def test_with_the_bge_embeddings_the_seed_facts_are_answered_and_cited(

@@ -133,13 +133,32 @@ JUDGE_CROSS_MARGIN = 1.0
 
 
 def judged(
-    query: Question, ranked: list[Candidate], judge: JudgeFn, limit: int = 48
+    query: Question,
+    ranked: list[Candidate],
+    judge: JudgeFn,
+    limit: int = 48,
+    *,
+    step: int = 0,
+    margin: float = JUDGE_MARGIN,
 ) -> list[Candidate]:
     """The best `limit` candidates scored by the judge (each sentence read with its
-    antecedent), best first; ties at the judge's precision keep the blended order."""
+    antecedent), best first; ties at the judge's precision keep the blended order.
+
+    With `step`, the judge reads them `step` at a time in the blended order and stops
+    after a step that held nothing quotable (below `JUDGE_ANSWERS`, or more than `margin`
+    under the best so far): quotable sentences come early in that order, and the judge's
+    cost is the sentences it reads (docs/scale.md). The unread ones are left out."""
     head = ranked[:limit]
-    scores = judge(query.search_text, [c.window for c in head])
-    marked = [replace(c, judge=float(s)) for c, s in zip(head, scores, strict=True)]
+    step = step or len(head)
+    marked: list[Candidate] = []
+    while len(marked) < len(head):
+        part = head[len(marked) : len(marked) + step]
+        scores = judge(query.search_text, [c.window for c in part])
+        marked += [replace(c, judge=float(s)) for c, s in zip(part, scores, strict=True)]
+        best = max(c.judge or 0.0 for c in marked)
+        floor = max(JUDGE_ANSWERS, best - margin)
+        if not any((s >= floor) for s in scores):
+            break
     return sorted(marked, key=lambda c: -(c.judge or 0.0))
 
 

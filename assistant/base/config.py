@@ -126,6 +126,9 @@ class AnswerSettings(_Section):
     # Sentences the judge reads per question to pick the quotes, the best by similarity and
     # word overlap first: ~40% of the judge's cost on the seeds (docs/scale.md).
     judged_sentences: int = 24
+    # ... read `judged_step` at a time for a lookup, stopping after a step with nothing
+    # quotable in it (0: all at once).
+    judged_step: int = 8
     support_threshold: float = 0.5
     # The extractive answerer quotes a later sentence of its best sentence's article only
     # within `judge_margin` logits of the best, and one of another article only within
@@ -183,7 +186,7 @@ class Settings(
             raise ValueError("rerank_mode must be fuse or replace")
         return value
 
-    @field_validator("rerank_depth", "late_depth", "rerank_step")
+    @field_validator("rerank_depth", "late_depth", "rerank_step", "judged_step")
     @classmethod
     def _not_negative(cls, value: int) -> int:
         if value < 0:
