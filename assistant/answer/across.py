@@ -6,7 +6,9 @@ cited: a timeline in date order, what is new newest first, the outlets that repo
 story with the date and title of each report, the items every article names. This
 module builds those lines from judged sentences, offline; which articles take part
 (`relevant_articles`) is decided here too, by the names and words of the question's
-topic. Retrieving the passages and judging the sentences are the caller's.
+topic, weighing only the part of the topic that tells the retrieved articles apart
+(`Topic`), and each article's line is its first sentence on that part. Retrieving the
+passages and judging the sentences are the caller's.
 
 Every line starts with a computed note (⟨...⟩, `base.phrases`) saying where it sits: the
 date a sentence gives (resolved against its article's date when relative), the article's
@@ -71,21 +73,80 @@ def relevant_articles(
     spellings count; a question offering alternatives, "which came first, A's visit or
     B's?", needs half of them: an article on each answers it), or without names, most
     of the topic's words; an enumeration's must also hold a sentence the judge rates as
-    answering."""
+    answering. When every name of the topic is in (nearly) every article retrieved, the
+    names tell no article from another: a timeline, what is new and who reported it then
+    also need most of the topic's distinctive words (`Topic`)."""
     names = topic_names(question)
     words = meaning_words(question.topic) if not names else []
     allowed = len(names) // 2 if re.search(r"\bor\b", fold(question.text)) else 0
     best = _best_judge(ranked)
+    own_passages = _by_article(passages)
+    topic = Topic.of(question, own_passages)
     kept = []
-    for article, own in _by_article(passages).items():
+    for article, own in own_passages.items():
         if names and len(absent_names(names, own)) > allowed:
             continue
         if words and max(coverage(words, p.text) for p in own) < 0.5:
+            continue
+        if topic.words and max(coverage(list(topic.words), p.text) for p in own) < 0.5:
             continue
         if question.intent is Intent.ENUMERATION and best.get(article, -1e9) < JUDGE_ANSWERS:
             continue
         kept.append(article)
     return kept
+
+
+#: A topic term found in at least this share of the retrieved articles is "everywhere":
+#: articles on one beat share its vocabulary (its places, "officials", "meetings"), and
+#: one that lacks such a term most often words it differently, so its absence is no sign
+#: of being off topic. (Seed collection: the beat's two countries are in 5 of 5
+#: articles, "officials" in 4; the words that single out one story, in 1 to 3 of 5.)
+EVERYWHERE = 0.75
+
+
+@dataclass(frozen=True)
+class Topic:
+    """What singles out the articles on a question's topic among those retrieved.
+
+    Retrieval brings back articles that share the question's words, so a term of the
+    topic that (nearly) all of them hold tells none of them apart: the two countries of
+    a beat about their relations, the beat's own words. When the topic's names are all
+    of that kind, its remaining words are what it is about ("what did A and B say about
+    <a subject>?", "who reported on the A-B <agreement>?"): `words` are those found in
+    some retrieved articles but not nearly all. When some names are not everywhere,
+    those names (`names`) single out the story instead: a name is the surest sign of
+    one. Both are empty for a list (the judge picks its articles) and when every term is
+    everywhere ("what happened between A and B?": all of it is on topic).
+    """
+
+    names: tuple[str, ...] = ()  # the topic's names that tell articles apart
+    words: tuple[str, ...] = ()  # its other words that do, when no name does
+
+    @classmethod
+    def of(cls, question: Question, by_article: dict[str, list[Passage]]) -> Topic:
+        names = topic_names(question)
+        if question.intent is Intent.ENUMERATION or len(by_article) < 2:
+            return cls()
+        if telling := tuple(n for n in names if _distinctive(_share_named(n, by_article))):
+            return cls(names=telling)
+        candidates = [w for w in meaning_words(question.topic) if w not in names]
+        return cls(words=tuple(w for w in candidates if _distinctive(_share_worded(w, by_article))))
+
+
+def _distinctive(share: float) -> bool:
+    """A term some retrieved articles hold and not nearly all: it tells them apart."""
+    return 0 < share < EVERYWHERE
+
+
+def _share_named(name: str, by_article: dict[str, list[Passage]]) -> float:
+    """Share of the articles whose passages name `name` (in any known form)."""
+    return sum(not absent_names([name], own) for own in by_article.values()) / len(by_article)
+
+
+def _share_worded(word: str, by_article: dict[str, list[Passage]]) -> float:
+    """Share of the articles whose passages hold `word` (by stem, spelling variants)."""
+    held = sum(any(coverage([word], p.text) > 0 for p in own) for own in by_article.values())
+    return held / len(by_article)
 
 
 def topic_names(question: Question) -> list[str]:
@@ -104,7 +165,8 @@ def compose(
 ) -> str:
     """The answer text for a collection-level question over the relevant `articles`."""
     numbers = {p.chunk_id: n for n, p in enumerate(passages, 1)}
-    picked = _picks(question, ranked, set(articles))
+    topic = Topic.of(question, _by_article(passages))
+    picked = _picks(question, ranked, set(articles), topic)
     if question.intent is Intent.COVERAGE:
         return _coverage_text(question, picked, numbers)
     if question.intent is Intent.RECENCY:
@@ -116,7 +178,9 @@ def compose(
     return _render([*dated, *(ln for ln in lines if not ln.day)][:MAX_LINES])
 
 
-def _picks(question: Question, ranked: Sequence[Candidate], articles: set[str]) -> list[Candidate]:
+def _picks(
+    question: Question, ranked: Sequence[Candidate], articles: set[str], topic: Topic
+) -> list[Candidate]:
     """One sentence per relevant article (an enumeration: up to `ITEMS_PER_ARTICLE`
     answering ones, each adding a name), articles in the order of their best sentence."""
     by_article: dict[str, list[Candidate]] = {}
@@ -129,8 +193,29 @@ def _picks(question: Question, ranked: Sequence[Candidate], articles: set[str]) 
         if question.intent is Intent.ENUMERATION:
             out += [own[0], *_more_items(own, question)]
         else:
-            out.append(_lede(own, question, names))
+            out.append(_on_topic(own, topic) or _lede(own, question, names))
     return out
+
+
+def _on_topic(own: list[Candidate], topic: Topic) -> Candidate | None:
+    """An article's first sentence (in article order) on the topic's distinctive part
+    (`Topic`), None when the topic has none: what the opening reports is the beat's
+    news, not necessarily this story ("fighting terrorism" in an article that opens with
+    a visit). A distinctive name marks a sentence as on topic; a distinctive word may be
+    incidental, so the judge must not reject that sentence either (first the ones that
+    stand on their own, then any naming the word)."""
+    if topic.names:
+        named = [c for c in own if c.window == c.text and _names(c.text, topic.names)]
+        return min(named, key=lambda c: c.order[1], default=None)
+    worded = [c for c in own if coverage(list(topic.words), c.text) > 0]
+    answering = [
+        c for c in worded if c.window == c.text and (c.judge is None or c.judge >= JUDGE_ANSWERS)
+    ]
+    return min(answering or worded, key=lambda c: c.order[1], default=None)
+
+
+def _names(text: str, names: Sequence[str]) -> bool:
+    return any(n in fold(text) for n in names)
 
 
 def _lede(own: list[Candidate], question: Question, names: Sequence[str]) -> Candidate:
