@@ -36,6 +36,7 @@ from ..base.schema import Passage
 from ..language.dates import event_day, spoken_date
 from ..language.question import Intent, Question
 from ..language.text import content_stems, fold, meaning_words
+from ..language.text import words as folded_words
 from .citations import EmbedFn, entities
 from .extractive import JUDGE_ANSWERS, JUDGE_MARGIN, Candidate
 from .gate import absent_names, coverage
@@ -88,7 +89,7 @@ def relevant_articles(
             continue
         if words and max(coverage(words, p.text) for p in own) < 0.5:
             continue
-        if topic.words and max(coverage(list(topic.words), p.text) for p in own) < 0.5:
+        if topic.words and max(_share_held(topic.words, p.text) for p in own) < 0.5:
             continue
         if question.intent is Intent.ENUMERATION and best.get(article, -1e9) < JUDGE_ANSWERS:
             continue
@@ -133,6 +134,26 @@ class Topic:
         return cls(words=tuple(w for w in candidates if _distinctive(_share_worded(w, by_article))))
 
 
+#: A topic word this long also counts inside a compound that ends with it: English
+#: writes prefixed compounds solid ("counterattack", "nonproliferation"), and an article
+#: on the subject may only have those. Shorter words would match inside unrelated ones.
+COMPOUND_TAIL = 6
+
+
+def _holds(word: str, text: str) -> bool:
+    """Whether `text` has `word` (by stem, spelling variants, another name of a country)
+    or, for a long word, a compound ending with it."""
+    if coverage([word], text) > 0:
+        return True
+    return len(word) >= COMPOUND_TAIL and any(
+        len(w) > len(word) and w.endswith(word) for w in folded_words(text)
+    )
+
+
+def _share_held(topic_words: Sequence[str], text: str) -> float:
+    return sum(_holds(w, text) for w in topic_words) / len(topic_words) if topic_words else 0.0
+
+
 def _distinctive(share: float) -> bool:
     """A term some retrieved articles hold and not nearly all: it tells them apart."""
     return 0 < share < EVERYWHERE
@@ -145,7 +166,7 @@ def _share_named(name: str, by_article: dict[str, list[Passage]]) -> float:
 
 def _share_worded(word: str, by_article: dict[str, list[Passage]]) -> float:
     """Share of the articles whose passages hold `word` (by stem, spelling variants)."""
-    held = sum(any(coverage([word], p.text) > 0 for p in own) for own in by_article.values())
+    held = sum(any(_holds(word, p.text) for p in own) for own in by_article.values())
     return held / len(by_article)
 
 
@@ -200,14 +221,16 @@ def _picks(
 def _on_topic(own: list[Candidate], topic: Topic) -> Candidate | None:
     """An article's first sentence (in article order) on the topic's distinctive part
     (`Topic`), None when the topic has none: what the opening reports is the beat's
-    news, not necessarily this story ("fighting terrorism" in an article that opens with
+    news, not necessarily this story (a subject an article takes up after opening with
     a visit). A distinctive name marks a sentence as on topic; a distinctive word may be
     incidental, so the judge must not reject that sentence either (first the ones that
     stand on their own, then any naming the word)."""
     if topic.names:
         named = [c for c in own if c.window == c.text and _names(c.text, topic.names)]
         return min(named, key=lambda c: c.order[1], default=None)
-    worded = [c for c in own if coverage(list(topic.words), c.text) > 0]
+    if not topic.words:
+        return None
+    worded = [c for c in own if _share_held(topic.words, c.text) > 0]
     answering = [
         c for c in worded if c.window == c.text and (c.judge is None or c.judge >= JUDGE_ANSWERS)
     ]
