@@ -1,6 +1,6 @@
 """Dates: the one month table, parsing written dates, and resolving relative ones.
 
-Pure functions, no heavy import at module load. Three jobs:
+Pure functions, no heavy import at module load. The jobs:
   * `parse_date` / `url_date`: a full date written in text ("March 5, 2024",
     "2024-03-05", "Tuesday, 05 March 2024") or a news URL's path, as ISO; a date
     without a year is never completed by guessing;
@@ -12,7 +12,10 @@ Pure functions, no heavy import at module load. Three jobs:
     resolved by `dateparser` against the publication date, preferring the past;
     each result says whether it was derived from the publication date, so a reader
     can be shown what was quoted and what was computed. Without a publication date
-    a relative expression resolves to nothing.
+    a relative expression resolves to nothing;
+  * `event_day`: when what a news sentence reports happened, at the precision the
+    sentence gives (a day, else a month or year such as "last month"), else the
+    article's date.
 
 Which sentences to resolve, and how to show the result, is the answerer's job.
 """
@@ -302,13 +305,29 @@ def date_intent(question: str) -> DateIntent:
 def event_day(sentence: str, published: str) -> tuple[str, str, str]:
     """(ISO day, how it is known, the day in words) of what a news sentence reports: a
     day it names ("text"; a relative one, "on Saturday", resolved against `published`:
-    "Saturday, December 2, 2023"), else the article's own date ("report"), else
-    ("", "", "")."""
-    for found in resolve(sentence, to_date(published)):
-        if found.granularity == "day":
-            return found.value.isoformat(), "text", describe(found)
+    "Saturday, December 2, 2023"), else a month or year it names relative to
+    `published` ("last month": "2023-11", "November 2023"; "this year": "2023", "2023"),
+    else the article's own date ("report"), else ("", "", "").
+
+    A month or a year is given as ISO of that precision, never padded to a day that was
+    not said: "2023-11" sorts before every day of November 2023 and after October's,
+    which is all that is known. A day is preferred to a month when a sentence has both.
+    """
+    found = resolve(sentence, to_date(published))
+    for r in found:
+        if r.granularity == "day":
+            return r.value.isoformat(), "text", describe(r)
     if (named := parse_date(sentence)) and to_date(named):
         return named, "text", spoken_date(named)
+    if found:  # no day among them: "last month", "this year"
+        return _iso(found[0].value, found[0].granularity), "text", describe(found[0])
     if to_date(published):
         return published, "report", spoken_date(published)
     return "", "", ""
+
+
+def _iso(value: date, granularity: str) -> str:
+    """ISO 8601 at the precision known: "2023-11-02", "2023-11" or "2023"."""
+    return {"year": f"{value.year:04d}", "month": f"{value.year:04d}-{value.month:02d}"}.get(
+        granularity, value.isoformat()
+    )
