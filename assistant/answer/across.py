@@ -242,11 +242,11 @@ def _names(text: str, names: Sequence[str]) -> bool:
 
 
 def _lede(own: list[Candidate], question: Question, names: Sequence[str]) -> Candidate:
-    """What an article reports, for a timeline, what is new or who reported it: its
-    first sentence (in article order) that stands on its own and names the topic (news
-    puts what happened first). A topic without names is matched by the judge instead;
-    a question with no topic ("what is new?") takes the first sentence. Its best
-    sentence when none qualifies."""
+    """What an article reports, for a timeline, what is new or who reported it, when the
+    topic has no distinctive part (`_on_topic`): its first sentence (in article order)
+    that stands on its own and names the topic (news puts what happened first). A topic
+    without names is matched by the judge instead; a question with no topic ("what is
+    new?") takes the first sentence. Its best sentence when none qualifies."""
     by_judge = not names and bool(meaning_words(question.topic))
 
     def fits(cand: Candidate) -> bool:
