@@ -1,6 +1,9 @@
-"""Upper date bounds: "before 2024" / "until March 2024" limit the articles by
-publication date as "since" does from below, and the year is not taken for the topic;
-"before the summit" stays a question about an event."""
+"""Upper date bounds and the referent of a follow-up's pronoun.
+
+"Before 2024" / "until March 2024" limit the articles by publication date as "since"
+does from below, and the year is not taken for the topic; "before the summit" stays a
+question about an event. After a who-question, "he" is the person the answer named as
+its answer, not whoever its first quoted sentence mentions."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from datetime import date
 
 import pytest
 
+from assistant.answer.followup import answer_names, rewrite_follow_up
 from assistant.core import Assistant
 from assistant.language.question import Intent, analyse
 
@@ -61,3 +65,33 @@ def test_what_happened_before_a_year_lists_only_older_articles(assistant: Assist
 def test_a_bound_no_article_meets_is_said(assistant: Assistant) -> None:
     answer = assistant.ask("What happened before 2019?")
     assert "No article is dated on or before December 31, 2018" in answer.note
+
+
+QUDS = "Who heads the Quds Force?"
+QUDS_ANSWER = (
+    "Iranian Foreign Minister Abbas Araghchi met with Iraq’s National Security Advisor "
+    "Qasim al-Araji in Tehran [1]. This meeting coincided with reports of Ismail Qaani, "
+    "head of the Quds Force, also engaging with al-Araji [1]."
+)
+
+
+def test_the_referent_is_the_name_the_answering_sentence_gives() -> None:
+    assert answer_names(QUDS, QUDS_ANSWER)[0] == "Ismail Qaani"
+    follow = rewrite_follow_up("When did he meet al-Araji?", [(QUDS, QUDS_ANSWER)])
+    assert follow.search_text.startswith("When did Ismail Qaani meet al-Araji?")
+
+
+def test_without_a_better_sentence_the_first_one_names_the_referent() -> None:
+    answer = "Defense Minister Juma Inad arrived in the capital [1]. Talks followed [1]."
+    assert answer_names("Which minister visited the capital?", answer) == ["Juma Inad"]
+    tie = "Mayor Ana Ortiz opened the port [1]. Governor Luis Vega opened the port too [1]."
+    assert answer_names("Who opened the port?", tie)[0] == "Ana Ortiz"
+
+
+def test_he_after_who_heads_means_the_head(assistant: Assistant) -> None:
+    first = assistant.ask(QUDS)
+    # The answer opens with another man's meeting; the head is named in a later sentence.
+    assert "Qaani" in first.text and "Qaani" not in first.text.split(" [1]")[0], first.text
+    follow = assistant.ask("When did he meet al-Araji?", history=[(first.question, first.text)])
+    assert "Qaani" in follow.standalone_question, follow.standalone_question
+    assert "Araghchi" not in follow.standalone_question, follow.standalone_question
