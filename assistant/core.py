@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -202,14 +202,20 @@ class Assistant:
 
     def _evidence(self, query: Question, filters: Filters | None) -> tuple[list[Passage], str]:
         """The passages to answer from, and a note when they are not what was asked for.
-        A question about the collection reads more passages, a few from each article,
-        and "since <date>" filters by publication date; when nothing is that recent, the
-        newest relevant articles are shown instead, with a note saying so."""
+        A question about the collection reads more passages, a few from each article.
+        "since <date>" and "before/until <date>" filter by publication date; when no
+        article is in that range, the relevant articles of any date are shown instead,
+        with a note saying so."""
         if not query.intent.across_articles:
-            passages = self.retriever.retrieve(
-                query.search_text, self.settings.k, filters, dates=query.dates
-            )
-            return passages, ""
+            # A lookup's `since` only ever comes from "this week" or "this month" (a dated
+            # "since" makes the question one about what is new) and has never limited it;
+            # "before 2024" does: a 2025 article cannot say what happened before 2024.
+            def narrow(scope: Filters | None) -> list[Passage]:
+                return self.retriever.retrieve(
+                    query.search_text, self.settings.k, scope, dates=query.dates
+                )
+
+            return _within(narrow, filters, "", query.until)
         # What is new: the newest first; other kinds are ordered by the composer.
         dates = DateIntent(order="latest" if query.intent is Intent.RECENCY else None)
         k, per = self.settings.across_passages, self.settings.across_per_article
@@ -219,12 +225,7 @@ class Assistant:
                 query.search_text, k, scope, per_article=per, dates=dates
             )
 
-        found = wide(_since(filters, query.since))
-        note = ""
-        if not found and query.since:
-            found = wide(filters)
-            when = spoken_date(query.since)
-            note = f"No article is dated on or after {when}: the newest ones are shown."
+        found, note = _within(wide, filters, query.since, query.until)
         return self._with_ledes(found, query), note
 
     def _with_ledes(self, passages: list[Passage], query: Question) -> list[Passage]:
@@ -466,13 +467,39 @@ class Assistant:
         return Query(text[0].strip() if text and len(text[0]) > 3 else question)
 
 
-def _since(filters: Filters | None, since: str) -> Filters | None:
-    """The filters narrowed to articles dated on or after `since` (the later of the
-    two when both set one); `filters` itself when the question names no date."""
-    if not since:
+def _within(
+    retrieve: Callable[[Filters | None], list[Passage]],
+    filters: Filters | None,
+    since: str,
+    until: str,
+) -> tuple[list[Passage], str]:
+    """What `retrieve` finds among articles dated from `since` to `until` (the question's
+    dates, either may be ""), with `filters` too; when no article is in that range, what
+    it finds in `filters` alone and a note saying the dates were not met."""
+    found = retrieve(_dated(filters, since, until))
+    if found or not (since or until):
+        return found, ""
+    if since and until:
+        spans = f"from {spoken_date(since)} to {spoken_date(until)}: others are shown."
+    elif since:
+        spans = f"on or after {spoken_date(since)}: the newest ones are shown."
+    else:
+        spans = f"on or before {spoken_date(until)}: later ones are shown."
+    return retrieve(filters), f"No article is dated {spans}"
+
+
+def _dated(filters: Filters | None, since: str, until: str) -> Filters | None:
+    """The filters narrowed to articles dated on or after `since` and on or before `until`
+    (the narrower of the question's and the filters' own); `filters` itself when the
+    question names no date."""
+    if not (since or until):
         return filters
     base = filters or Filters()
-    return replace(base, since=max(base.since or "", since))
+    if since:
+        base = replace(base, since=max(base.since or "", since))
+    if until:
+        base = replace(base, until=min(base.until or until, until))
+    return base
 
 
 def in_order(days: Sequence[str], intent: Intent) -> bool:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 
 from ..language.question import Query
-from ..language.text import stopwords
+from ..language.text import content_stems, stopwords
 
 History = Sequence[tuple[str, str]]
 
@@ -132,13 +132,27 @@ _OBJECT_QUESTION = re.compile(
 
 
 def answer_names(question: str, answer: str, limit: int = 2) -> list[str]:
-    """Names the first sentence of an answer gives that its question did not: who the
-    answer is about ("Iraqi Defense Minister Juma Inad arrived..." -> "Juma Inad")."""
-    first = re.split(r"(?<=[.!?])\s+", re.sub(r"\s*\[\d+(?:,\s*\d+)*\]", "", answer.strip()))[0]
+    """Names the answering sentence of an answer gives that its question did not: who
+    the answer is about ("Iraqi Defense Minister Juma Inad arrived..." -> "Juma Inad").
+    The answering sentence is the one sharing most of the question's words ("Ismail
+    Qaani, head of the Quds Force" for "Who heads the Quds Force?"), the first on a tie:
+    an extractive answer may open with context before the sentence that answers."""
+    said = re.split(r"(?<=[.!?])\s+", re.sub(r"\s*\[\d+(?:,\s*\d+)*\]", "", answer.strip()))
     asked = {w.lower() for name in subjects(question) for w in name.split()}
+    best = max(said, key=lambda sentence: _shared(question, sentence))
+    return _names(best, asked)[:limit] or _names(said[0], asked)[:limit]
+
+
+def _shared(question: str, sentence: str) -> int:
+    """How many of the question's content words (stemmed) the sentence has."""
+    return len(content_stems(question) & content_stems(sentence))
+
+
+def _names(sentence: str, asked: set[str]) -> list[str]:
+    """The people a sentence names, less the words of the names asked about."""
     out = []
-    for name in subjects(first):
+    for name in subjects(sentence):
         words = [w for w in name.split() if w.lower() not in asked]
         if len(words) >= 2:  # a person's name; a lone capitalised word is often an adjective
             out.append(" ".join(words[-2:]))  # the name itself, not its title
-    return out[:limit]
+    return out

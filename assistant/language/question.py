@@ -5,8 +5,9 @@ earlier turns); `analyse` then derives, once, everything the pipeline needs to k
 about it: its intent (a plain lookup, or a collection-level kind: a timeline, what is
 new, which outlets reported it, a list drawn from every article), the kind of answer a
 wh-question wants ("when", "who", "how many"...), the dates it names, the date it asks
-"since", and its topic (the question without its intent phrasing). Retrieval, the
-refusal gate and the answerers read these fields instead of re-parsing the text.
+"since", the last date it allows ("before 2024", "until March 2024"), and its topic (the
+question without its intent phrasing or date bounds). Retrieval, the refusal gate and the
+answerers read these fields instead of re-parsing the text.
 
 The phrasings are data (`data/question_words.yaml`), about how English questions are
 put, never about what any article says. Making follow-ups standalone is
@@ -25,8 +26,8 @@ from typing import Any
 
 import yaml
 
-from .dates import MONTHS, WEEKDAY_NAMES, DateIntent, date_intent, parse_date
-from .text import fold
+from .dates import MONTHS, WEEKDAY_NAMES, DateIntent, date_intent, parse_date, to_date
+from .text import fold, stopwords
 
 
 class Intent(StrEnum):
@@ -103,6 +104,9 @@ class Question:
     dates: DateIntent = field(default_factory=DateIntent)
     #: "since <date>" as an ISO date (recency questions), else "".
     since: str = ""
+    #: The last ISO date an article may carry, from "before <date>" (the day before it
+    #: starts) or "until <date>" (its last day), else "".
+    until: str = ""
     #: The question's words without its intent phrasing: what the answer is about.
     topic: str = ""
     counts: bool = False  # "how many articles/outlets"
@@ -152,14 +156,18 @@ def analyse(query: Query | str, today: date | None = None) -> Question:
         query = Query(query)
     folded = _plain(query.text)
     since = since_date(folded, today or date.today())
+    until = until_date(folded, today or date.today())
     intent = _intent(folded, since)
     return Question(
         query=query,
         intent=intent,
         wants=_wants(folded),
-        dates=date_intent(query.text),
+        # A period named only as the bound ("before 2024") is outside the answer's period:
+        # preferring its articles would answer the opposite of the question.
+        dates=date_intent(_without_bound(query.text, today or date.today())),
         since=since,
-        topic=topic_of(query.text) if intent.across_articles else query.text,
+        until=until,
+        topic=topic_of(query.text, today) if intent.across_articles else query.text,
         counts=folded.startswith("how many") or " how many " in folded,
         future=bool(_pattern("future_question").search(folded)),
         past=bool(_pattern("past_question").search(folded)),
@@ -226,26 +234,89 @@ def _since_clause(folded: str) -> str:
 def _start_of(phrase: str, today: date) -> str:
     """The first day a date phrase names: "january 2025" -> 2025-01-01, "2024" ->
     2024-01-01, "monday" -> the latest Monday before today, "march 5, 2024" -> itself."""
-    if full := parse_date(phrase):
-        return full
+    period = _period(phrase, today)
+    return period[0].isoformat() if period else ""
+
+
+def _period(phrase: str, today: date) -> tuple[date, date] | None:
+    """The first and last day a date phrase names ("january 2025" -> January 1 and 31,
+    2025; "2024" -> the year; a day, a weekday or "last week" -> that one day), or None."""
+    if (full := parse_date(phrase)) and (day := to_date(full)):
+        return day, day
     month = re.match(r"(\w+)\.? ((?:19|20)\d{2})\b", phrase)
     if month and month.group(1) in MONTHS:
-        return date(int(month.group(2)), MONTHS[month.group(1)], 1).isoformat()
+        first = date(int(month.group(2)), MONTHS[month.group(1)], 1)
+        return first, (first + timedelta(days=31)).replace(day=1) - timedelta(days=1)
     if year := re.match(r"((?:19|20)\d{2})\b", phrase):
-        return f"{year.group(1)}-01-01"
+        return date(int(year.group(1)), 1, 1), date(int(year.group(1)), 12, 31)
     if phrase in WEEKDAY_NAMES:
         back = (today.weekday() - WEEKDAY_NAMES.index(phrase)) % 7 or 7
-        return (today - timedelta(days=back)).isoformat()
+        return today - timedelta(days=back), today - timedelta(days=back)
     spans = {"yesterday": 1, "last week": 7, "last month": 30, "last year": 365}
     if phrase in spans:
-        return (today - timedelta(days=spans[phrase])).isoformat()
-    return ""
+        return today - timedelta(days=spans[phrase]), today - timedelta(days=spans[phrase])
+    return None
 
 
-def topic_of(text: str) -> str:
-    """The question without its intent phrasing and any "since ..." clause: "Which
-    outlets reported on the summit?" -> "summit"; empty when nothing is left."""
-    remaining = set(_WORD.findall(_SINCE.sub(" ", _plain(text))))
+# What can follow "before" / "until" as a date: an ISO date, a written day or month with
+# its year, a year, a weekday, "yesterday", "last week/month/year". `_period` checks that
+# the word in the month or weekday slot is one.
+_DATE_PHRASE = (
+    r"\d{4}-\d{1,2}-\d{1,2}"
+    r"|(?:\d{1,2}(?:st|nd|rd|th)? (?:of )?)?[a-z]+\.?(?: \d{1,2}(?:st|nd|rd|th)?)?,? (?:19|20)\d{2}"
+    r"|(?:19|20)\d{2}|[a-z]+day|yesterday|last (?:week|month|year)"
+)
+
+
+@cache
+def _bound_pattern() -> re.Pattern[str]:
+    """ "before <date>" (group `before`) or "until <date>" (group `through`), the date in
+    group `what`, and the word after it (`next`), on folded text."""
+    before = "|".join(_words()["until_before"])
+    through = "|".join(_words()["until_through"])
+    return re.compile(
+        rf"\b(?:(?P<before>{before})|(?P<through>{through})) (?P<what>{_DATE_PHRASE})\b(?!')"
+        r"(?: (?P<next>[a-z']+))?"
+    )
+
+
+def until_date(folded: str, today: date) -> str:
+    """The last ISO date a "before <date>" or "until <date>" question allows, or "":
+    "before 2024" -> 2023-12-31 (strictly before the period starts), "until march 2024"
+    -> 2024-03-31 (the period named is included). "Before the summit" names no date."""
+    found = _bound(folded, today)
+    return found[1] if found else ""
+
+
+def _bound(folded: str, today: date) -> tuple[re.Match[str], str] | None:
+    """The "before/until <date>" phrase of a folded question and its last ISO date."""
+    for match in _bound_pattern().finditer(folded):
+        period = _period(match.group("what"), today)
+        # "before 2024 elections": the year names an event, not when the articles end
+        # (a content word follows it); "before 2024 in iraq" is a date.
+        if period is None or ((after := match.group("next")) and after not in stopwords()):
+            continue
+        last = period[0] - timedelta(days=1) if match.group("before") else period[1]
+        return match, last.isoformat()
+    return None
+
+
+def _without_bound(text: str, today: date) -> str:
+    """The question without its "before/until <date>" phrase (`text` when it has none)."""
+    folded = _plain(text)
+    found = _bound(folded, today)
+    if not found:
+        return text
+    match = found[0]
+    return folded[: match.start()] + " " + folded[match.end("what") :]
+
+
+def topic_of(text: str, today: date | None = None) -> str:
+    """The question without its intent phrasing, any "since ..." clause and any "before
+    <date>": "Which outlets reported on the summit?" -> "summit"; empty when nothing is
+    left."""
+    bounded = _without_bound(text, today or date.today())
+    remaining = set(_WORD.findall(_SINCE.sub(" ", _plain(bounded))))
     drop = set(_words()["intent_words"])
     kept = [w for w in _WORD.findall(text) if (f := _plain(w)) in remaining and f not in drop]
     return " ".join(kept)
