@@ -5,8 +5,9 @@ embedding similarity and lexical overlap (plus a nudge for the kind of answer
 a wh-question wants: a date for "when", a name for "who"). The best few are
 kept, near-duplicates dropped, and each is followed by its passage's [n]
 marker. Faithful by construction: every answer sentence is a source sentence.
-`lacks_answer_type` tells the caller when a question wants a date or a figure
-that none of the chosen sentences holds; refusing is the caller's decision.
+`lacks_answer_type` tells the caller when a question wants a date or a figure (for
+"how many <things>", a count of those things) that none of the chosen sentences holds,
+or names a year that none of the quoted articles has; refusing is the caller's decision.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..language.dates import MONTH as _MONTH
 from ..language.dates import WEEKDAY as _WEEKDAY
 from ..language.dates import describe, mentions_date, resolve, spoken_date, to_date
 from ..language.question import Question
-from ..language.text import content_stems, english, fold, sentence_spans
+from ..language.text import content_stems, english, fold, sentence_spans, stem, stopwords
 from .citations import EmbedFn, entities
 
 _DATEISH = re.compile(
@@ -195,6 +196,7 @@ _FUTURE_WORDS = re.compile(
 # only points back at known things, so a number word after "the" does not count).
 _AMOUNT = re.compile(
     r"\d|(?<!\bthe )\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
+    r"|(?:thir|four|fif|six|seven|eigh|nine)teen|(?:twen|thir|for|fif|six|seven|eigh|nine)ty"
     r"|dozens?|hundreds?|thousands?|millions?|billions?|trillions?)\b",
     re.I,
 )
@@ -208,17 +210,88 @@ _DATE_NUMBER = re.compile(
 
 def lacks_answer_type(query: Question, chosen: Sequence[Candidate]) -> bool:
     """True when the question asks for a date ("when ...") or an amount ("how many ...",
-    "how much ...") and none of the chosen sentences holds one. Quoting the closest
-    sentence anyway would look like an answer while answering something else."""
+    "how much ...") and none of the chosen sentences holds one, or when it names a year
+    that none of the quoted passages has. Quoting the closest sentence anyway would look
+    like an answer while answering something else."""
+    if _outside_named_year(query, chosen):
+        return True
     wants = query.wants
     texts = [_window(c.text, c.previous) for c in chosen]
     if wants == "when" and query.future:
         return not any(_DATEISH.search(t) and _FUTURE_WORDS.search(t) for t in texts)
     if wants == "when":
         return not any(_DATEISH.search(t) for t in texts) and not answers_when(query, chosen)
+    counted = _counted(query.text) if wants == "how many" else ""
+    if counted:
+        return not any(_counts(counted, t) for t in texts)
     if wants in {"how many", "how much"}:
         return not any(_AMOUNT.search(_DATE_NUMBER.sub(" ", t)) for t in texts)
     return False
+
+
+def _outside_named_year(query: Question, chosen: Sequence[Candidate]) -> bool:
+    """Whether the question names a year ("Who is the defence minister in 2025?") that
+    neither the quoted passages nor their articles' dates have. The gate finds the year in
+    any retrieved passage, often another article's date; a quote from an article of
+    another or no year answers for a time the reader did not ask about."""
+    year = str(query.dates.year or "")
+    if not year or not chosen:
+        return False
+    return not any(year in _text_and_date(c) for c in chosen)
+
+
+def _text_and_date(cand: Candidate) -> str:
+    passage = cand.passage
+    return f"{passage.date} {passage.title} {passage.text}" if passage else cand.window
+
+
+# "how many (of the) <words>": the words after it ("Iranian troops are stationed ...").
+_HOW_MANY = re.compile(r"\bhow many\s+(?:of\s+(?:the\s+)?)?([\w\s-]+)")
+# How far a count may stand from what it counts: "5,000 Iranian troops", "three of the
+# soldiers"; "the troops, numbering 5,000" after it.
+_COUNT_BEFORE, _COUNT_AFTER = 3, 2
+
+
+def _counted(question: str) -> str:
+    """The stem of what a "how many" question counts: the last plural noun before the
+    first stopword, since "how many" takes a plural ("How many of the soldiers died?" ->
+    "soldier", "How many news reports ...?" -> "report"); "" when there is none ("How
+    many were killed?")."""
+    match = _HOW_MANY.search(fold(question))
+    counted = ""
+    for word in (match.group(1).split() if match else [])[:4]:
+        if word in stopwords():
+            break
+        if _plural(word):
+            counted = stem(word)
+    return counted
+
+
+def _plural(word: str) -> bool:
+    """A plural noun by its form: "troops", "casualties", "people" (not "press", "status")."""
+    irregular: list[str] = english()["irregular_plurals"]
+    return word in irregular or (len(word) > 3 and word.endswith("s") and word[-2] not in "su")
+
+
+def _counts(counted: str, sentence: str) -> bool:
+    """Whether the sentence holds a number counting the thing (by stem) a question asks
+    how many of: "spanning three days" answers how many days, not how many troops.
+    Numbers of dates ("2024", "October 18") count nothing."""
+    tokens = re.findall(r"\w+(?:[.,]\d+)*", fold(_DATE_NUMBER.sub(" ", sentence)))
+    for i, token in enumerate(tokens):
+        if stem(token) != counted:
+            continue
+        near = range(max(i - _COUNT_BEFORE, 0), min(i + _COUNT_AFTER + 1, len(tokens)))
+        if any(j != i and _is_count(tokens, j) for j in near):
+            return True
+    return False
+
+
+def _is_count(tokens: list[str], j: int) -> bool:
+    """A figure, or a number word not after "the" ("the two countries" counts nothing)."""
+    if any(c.isdigit() for c in tokens[j]):
+        return True
+    return bool(_AMOUNT.fullmatch(tokens[j])) and (j == 0 or tokens[j - 1] != "the")
 
 
 def _answer_type_bonus(wants: str, sentence: str, q_names: set[str]) -> float:
