@@ -189,3 +189,40 @@ def test_a_month_a_sentence_gives_places_its_line_in_that_month() -> None:
 
 def _passage(article: str, day: str, text: str) -> Passage:
     return Passage(f"{article}#0", article, text, "Report", day, "Outlet", "", 0, len(text))
+
+
+def test_a_month_or_year_a_sentence_names_places_its_line_there() -> None:
+    """ "In September 2024" and "in 2020" say when the event was, whatever the report's date:
+    the line is placed and labelled there, and the verifier accepts the label. A year that
+    bounds something else ("since 2020", "by 2025") or is a name ("Vision 2030") is no
+    event date: the report's own date stays."""
+    assert event_day("He first visited in September 2024.", "2025-02-07") == (
+        "2024-09",
+        "text",
+        "September 2024",
+    )
+    assert event_day("Both were killed in 2020.", "2024-03-05") == ("2020", "text", "2020")
+    for undated in ("The pact has held since 2020.", "Trade is to double by 2025.", "Vision 2030."):
+        assert event_day(undated, "2025-02-07")[1] == "report", undated
+    assert event_day("Talks resumed on September 5, 2024.", "2025-02-07")[0] == "2024-09-05"
+    killed = "Both generals were killed in 2020."
+    visit = "The president made his first visit in September 2024."
+    old = _passage("o", "2024-03-05", f"The envoy spoke on Tuesday. {killed}")
+    new = _passage("n", "2025-02-07", f"The talks went on. {visit}")
+    ranked = [
+        Candidate(1, visit, 1.0, 0.5, passage=new, start=new.text.index(visit)),
+        Candidate(2, killed, 1.0, 0.5, passage=old, start=old.text.index(killed)),
+    ]
+    query = analyse("In order, what did Ruritania and Freedonia do?")
+    lines = across.compose(query, [new, old], ranked, _unrelated, ["n", "o"]).splitlines()
+    assert lines[0].startswith("⟨2020⟩") and lines[1].startswith("⟨September 2024⟩"), lines
+    checked = verify("\n".join(lines), [new, old], embed=None, threshold=0.5)
+    assert all(s.supported for s in checked.sentences)
+
+
+def test_seed_timeline_line_carries_the_month_its_sentence_names(assistant: Assistant) -> None:
+    answer = assistant.ask("Timeline of Pezeshkian visits")
+    assert answer.intent == "timeline" and not answer.refused
+    first = answer.text.splitlines()[0]
+    assert first.startswith("⟨September 2024⟩") and "in September 2024" in first, answer.text
+    assert all(c.supported for c in answer.citations)

@@ -41,7 +41,15 @@ from ..base.phrases import (
     article_count,
 )
 from ..base.schema import Citation, Evidence, Passage, SentenceCheck, Span
-from ..language.dates import describe, event_day, parse_date, resolve, spoken_date, to_date
+from ..language.dates import (
+    describe,
+    event_day,
+    named_period,
+    parse_date,
+    resolve,
+    spoken_date,
+    to_date,
+)
 from ..language.text import content_stems, fold, sentence_spans
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
@@ -301,6 +309,8 @@ def _allowed_notes(claim: str, sources: Sequence[_Source]) -> set[str]:
     allowed: set[str] = set()
     if (named := parse_date(claim)) is not None:
         allowed.add(spoken_date(named))
+    if period := named_period(claim):
+        allowed.add(period[1])
     for source in sources:
         p = source.passages[0]
         for r in resolve(claim, to_date(p.date)):

@@ -305,9 +305,10 @@ def date_intent(question: str) -> DateIntent:
 def event_day(sentence: str, published: str) -> tuple[str, str, str]:
     """(ISO day, how it is known, the day in words) of what a news sentence reports: a
     day it names ("text"; a relative one, "on Saturday", resolved against `published`:
-    "Saturday, December 2, 2023"), else a month or year it names relative to
-    `published` ("last month": "2023-11", "November 2023"; "this year": "2023", "2023"),
-    else the article's own date ("report"), else ("", "", "").
+    "Saturday, December 2, 2023"), else a month or year it names (`named_period`: "in
+    September 2024": "2024-09", "September 2024"), else one relative to `published`
+    ("last month": "2023-11", "November 2023"; "this year": "2023", "2023"), else the
+    article's own date ("report"), else ("", "", "").
 
     A month or a year is given as ISO of that precision, never padded to a day that was
     not said: "2023-11" sorts before every day of November 2023 and after October's,
@@ -319,11 +320,40 @@ def event_day(sentence: str, published: str) -> tuple[str, str, str]:
             return r.value.isoformat(), "text", describe(r)
     if (named := parse_date(sentence)) and to_date(named):
         return named, "text", spoken_date(named)
+    if period := named_period(sentence):  # "in September 2024", "in 2020"
+        return period[0], "text", period[1]
     if found:  # no day among them: "last month", "this year"
         return _iso(found[0].value, found[0].granularity), "text", describe(found[0])
     if to_date(published):
         return published, "report", spoken_date(published)
     return "", "", ""
+
+
+# A month or year a sentence places its event in: "in September 2024", "the September 2024
+# visit", "in 2020". Not after words that make it a bound of something else ("since 2020",
+# "until March 2024", "by 2025"): those say when something started, ended or is due, not
+# when the reported event happened. A bare year needs "in"/"during" ("2020" alone is as
+# often a number or a name: "Vision 2030").
+_BOUND = r"(?<!since )(?<!until )(?<!till )(?<!by )(?<!before )(?<!after )(?<!from )"
+_PERIOD_MONTH = re.compile(
+    _BOUND + r"\b(?P<month>" + MONTH + r")\s+(?P<year>(?:19|20)\d{2})\b", re.I
+)
+_PERIOD_YEAR = re.compile(
+    r"\b(?:in|during)\s+(?:early\s+|late\s+|mid-?)?(?P<year>(?:19|20)\d{2})\b", re.I
+)
+
+
+def named_period(sentence: str) -> tuple[str, str] | None:
+    """(ISO, words) of the month or year a sentence names for its event, at that
+    precision ("2024-09", "September 2024"; "2020", "2020"), or None. A month-year inside
+    a full date ("September 5, 2024") is a day, not a month: `parse_date` takes those."""
+    full = [m.span() for m in _FULL.finditer(sentence)]
+    for match in _PERIOD_MONTH.finditer(sentence):
+        if not any(a <= match.start() < b for a, b in full):
+            month, year = MONTHS[match.group("month").lower()], int(match.group("year"))
+            return f"{year:04d}-{month:02d}", f"{MONTH_NAMES[month - 1].title()} {year}"
+    in_year = _PERIOD_YEAR.search(sentence)
+    return (in_year.group("year"), in_year.group("year")) if in_year else None
 
 
 def _iso(value: date, granularity: str) -> str:
