@@ -81,6 +81,8 @@ def rewrite_follow_up(question: str, history: History, limit: int = 4) -> Query:
     question's own subjects when it asked about someone's object ("Who did Zarif
     meet?": "he" next is still Zarif).
     """
+    if again := asked_again(question, history):
+        return again
     own = subjects(question)
     if own and not _PRONOUNS.search(question):
         return Query(question)
@@ -96,6 +98,37 @@ def rewrite_follow_up(question: str, history: History, limit: int = 4) -> Query:
         carried = _carry([*found, *later], question, limit)
         return Query(question, carried, "" if later else re_ask(question, previous))
     return Query(question, _carry(later, question, limit))
+
+
+# "And on Zarif?", "What about Zarif?", "How about the Iraqi side?": the earlier question
+# asked again about someone else. Only a short phrase of names follows.
+_ELLIPSIS = re.compile(
+    r"^\s*(?:(?:and|but)\s+)?(?:(?:what|how)\s+about\s+|and\s+)"
+    r"(?:(?:on|for|about|with|by|of|from)\s+)?(?P<rest>[^?]{1,60}?)\s*\??\s*$",
+    re.I,
+)
+
+
+def asked_again(question: str, history: History) -> Query | None:
+    """An elliptical follow-up made whole: "Which outlets reported on Bagheri?", then "And
+    on Zarif?" is "Which outlets reported on Zarif?", so it keeps the earlier question's
+    frame (what was asked, and so its intent), not just a name. Only when the follow-up
+    is names alone and the earlier question (the last one not itself elliptical) has one
+    subject to swap: with two ("Who did A meet in B?") which one is meant is a guess."""
+    match = _ELLIPSIS.match(question)
+    rest = match.group("rest") if match else ""
+    new = subjects(rest)
+    leftover = set(re.findall(r"[\w’'-]+", rest.lower())) - set(" ".join(new).lower().split())
+    if not new or leftover - stopwords():
+        return None
+    for previous, _ in reversed(history):
+        if _ELLIPSIS.match(previous):
+            continue  # itself elliptical: its frame is further back
+        old = subjects(previous)
+        if len(old) != 1 or old[0] not in previous:
+            return None
+        return Query(previous.replace(old[0], rest.strip(), 1))  # "Zarif and Bagheri" too
+    return None
 
 
 # "When was that?", "Where did it happen?": the question is about the earlier one's event.
