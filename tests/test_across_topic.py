@@ -226,3 +226,41 @@ def test_seed_timeline_line_carries_the_month_its_sentence_names(assistant: Assi
     first = answer.text.splitlines()[0]
     assert first.startswith("⟨September 2024⟩") and "in September 2024" in first, answer.text
     assert all(c.supported for c in answer.citations)
+
+
+def test_a_timeline_of_one_report_lists_the_days_it_gives_in_order() -> None:
+    """One report of a visit over several days: its answering sentences that name the
+    topic and give a day of their own become lines of their own, in date order; a dated
+    sentence about someone else, or one the judge rates as not answering, does not."""
+    text = (
+        "The envoy Ivanka Moreau visited Strelsau on Thursday, holding talks with officials. "
+        "Moreau arrived in Strelsau on Wednesday night. "
+        "The king had visited the port in September 2024. "
+        "Moreau left Strelsau for the coast on Friday."
+    )
+    report = _passage("r", "2025-02-07", text)
+    said = [s for s in text.split(". ") if s]
+    sentences = [s if s.endswith(".") else s + "." for s in said]
+    judged = [6.0, 5.0, 4.0, -2.0]  # the Friday sentence: not answering
+    ranked = [
+        Candidate(1, s, 1.0, 0.5, passage=report, start=text.index(s), judge=j)
+        for s, j in zip(sentences, judged, strict=True)
+    ]
+    query = analyse("What was the chronology of Moreau's visit to Strelsau?")
+    assert query.intent is Intent.TIMELINE
+    lines = across.compose(query, [report], ranked, _unrelated, ["r"]).splitlines()
+    assert [ln.split("⟩")[0] for ln in lines] == [
+        "⟨Wednesday, February 5, 2025",
+        "⟨Thursday, February 6, 2025",
+    ], lines
+    checked = verify("\n".join(lines), [report], embed=None, threshold=0.5)
+    assert all(s.supported for s in checked.sentences)
+
+
+def test_seed_chronology_of_one_visit_gives_its_days(assistant: Assistant) -> None:
+    answer = assistant.ask("What was the chronology of Zarif's visit to Iraq?")
+    assert answer.intent == "timeline" and not answer.refused
+    lines = answer.text.splitlines()
+    assert len(lines) >= 2 and lines[0].startswith("⟨Wednesday, February 5, 2025⟩"), lines
+    assert "arrived in Baghdad" in lines[0] and "Thursday" in lines[1]
+    assert all(c.supported for c in answer.citations)

@@ -45,6 +45,11 @@ from .gate import absent_names, coverage
 MAX_LINES = 12
 #: An enumeration quotes up to this many sentences of one article (each must add a name).
 ITEMS_PER_ARTICLE = 2
+#: A timeline quotes up to this many sentences of one article: its line, then answering
+#: ones that date an event of their own (a day, month or year the text gives that no line
+#: of the article has yet), so one report of a visit over several days reads as its days
+#: in order instead of one line.
+EVENTS_PER_ARTICLE = 3
 #: Two sentences closer than this (cosine) on the same day are one event.
 SAME_EVENT = 0.8
 
@@ -213,9 +218,36 @@ def _picks(
     for own in by_article.values():
         if question.intent is Intent.ENUMERATION:
             out += [own[0], *_more_items(own, question)]
-        else:
-            out.append(_on_topic(own, topic) or _lede(own, question, names))
+            continue
+        first = _on_topic(own, topic) or _lede(own, question, names)
+        out.append(first)
+        if question.intent is Intent.TIMELINE:
+            out += _dated_events(own, first, names)
     return out
+
+
+def _dated_events(own: list[Candidate], first: Candidate, names: Sequence[str]) -> list[Candidate]:
+    """Further sentences of one article for a timeline: ones the judge rates as answering
+    (best first) that stand on their own, name every name of the topic (an answering
+    sentence about someone else's event is context, not this story's chronology) and date an event
+    to a day, month or year the text gives and the article's lines so far do not have
+    (`EVENTS_PER_ARTICLE`)."""
+    assert first.passage is not None  # candidates always come from a passage
+    seen = {event_day(first.text, first.passage.date)[0]}
+    extra: list[Candidate] = []
+    for cand in own:
+        if len(extra) + 1 >= EVENTS_PER_ARTICLE:
+            break
+        if cand is first or cand.window != cand.text or (cand.judge or -1e9) < JUDGE_ANSWERS:
+            continue
+        if not all(n in fold(cand.text) for n in names):
+            continue
+        assert cand.passage is not None
+        day, known, _ = event_day(cand.text, cand.passage.date)
+        if known == "text" and day not in seen:
+            extra.append(cand)
+            seen.add(day)
+    return extra
 
 
 def _on_topic(own: list[Candidate], topic: Topic) -> Candidate | None:
