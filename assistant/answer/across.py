@@ -19,7 +19,7 @@ from the cited articles' metadata.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..base.phrases import (
@@ -222,15 +222,17 @@ def _picks(
         first = _on_topic(own, topic) or _lede(own, question, names)
         out.append(first)
         if question.intent is Intent.TIMELINE:
-            out += _dated_events(own, first, names)
+            out += _dated_events(own, first, lambda c: _about(c, topic, names))
     return out
 
 
-def _dated_events(own: list[Candidate], first: Candidate, names: Sequence[str]) -> list[Candidate]:
+def _dated_events(
+    own: list[Candidate], first: Candidate, about: Callable[[Candidate], bool]
+) -> list[Candidate]:
     """Further sentences of one article for a timeline: ones the judge rates as answering
-    (best first) that stand on their own, name every name of the topic (an answering
-    sentence about someone else's event is context, not this story's chronology) and date an event
-    to a day, month or year the text gives and the article's lines so far do not have
+    (best first) that stand on their own, are `about` the topic (an answering sentence on
+    someone else's event is context, not this story's chronology) and date an event to a
+    day, month or year the text gives and the article's lines so far do not have
     (`EVENTS_PER_ARTICLE`)."""
     assert first.passage is not None  # candidates always come from a passage
     seen = {event_day(first.text, first.passage.date)[0]}
@@ -240,7 +242,7 @@ def _dated_events(own: list[Candidate], first: Candidate, names: Sequence[str]) 
             break
         if cand is first or cand.window != cand.text or (cand.judge or -1e9) < JUDGE_ANSWERS:
             continue
-        if not all(n in fold(cand.text) for n in names):
+        if not about(cand):
             continue
         assert cand.passage is not None
         day, known, _ = event_day(cand.text, cand.passage.date)
@@ -248,6 +250,16 @@ def _dated_events(own: list[Candidate], first: Candidate, names: Sequence[str]) 
             extra.append(cand)
             seen.add(day)
     return extra
+
+
+def _about(cand: Candidate, topic: Topic, names: Sequence[str]) -> bool:
+    """Whether a sentence is on the topic by its own words: the topic's distinctive names
+    or words when it has some (`Topic`), else every name of the topic."""
+    if topic.names:
+        return _names(cand.text, topic.names)
+    if topic.words:
+        return _share_held(topic.words, cand.text) > 0
+    return all(n in fold(cand.text) for n in names)
 
 
 def _on_topic(own: list[Candidate], topic: Topic) -> Candidate | None:
