@@ -253,10 +253,12 @@ def _dated_events(
 
 
 def _about(cand: Candidate, topic: Topic, names: Sequence[str]) -> bool:
-    """Whether a sentence is on the topic by its own words: the topic's distinctive names
-    or words when it has some (`Topic`), else every name of the topic."""
+    """Whether a sentence is on the topic by its own words: every distinctive name of the
+    topic, else one of its distinctive words (`Topic`), else every name of the topic. Strict
+    on names: an extra line must be this story's ("A's visit or B's?" adds no third
+    visit to the same city)."""
     if topic.names:
-        return _names(cand.text, topic.names)
+        return all(n in fold(cand.text) for n in topic.names)
     if topic.words:
         return _share_held(topic.words, cand.text) > 0
     return all(n in fold(cand.text) for n in names)
