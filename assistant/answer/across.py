@@ -257,11 +257,10 @@ def _about(cand: Candidate, topic: Topic, names: Sequence[str]) -> bool:
     topic, else one of its distinctive words (`Topic`), else every name of the topic. Strict
     on names: an extra line must be this story's ("A's visit or B's?" adds no third
     visit to the same city)."""
-    if topic.names:
-        return all(n in fold(cand.text) for n in topic.names)
-    if topic.words:
+    if topic.words and not topic.names:
         return _share_held(topic.words, cand.text) > 0
-    return all(n in fold(cand.text) for n in names)
+    folded = fold(cand.text)
+    return all(n in folded for n in (topic.names or names))
 
 
 def _on_topic(own: list[Candidate], topic: Topic) -> Candidate | None:

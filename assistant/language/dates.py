@@ -334,10 +334,7 @@ def event_day(sentence: str, published: str) -> tuple[str, str, str]:
 # "until March 2024", "by 2025"): those say when something started, ended or is due, not
 # when the reported event happened. A bare year needs "in"/"during" ("2020" alone is as
 # often a number or a name: "Vision 2030").
-_BOUND = r"(?<!since )(?<!until )(?<!till )(?<!by )(?<!before )(?<!after )(?<!from )"
-_PERIOD_MONTH = re.compile(
-    _BOUND + r"\b(?P<month>" + MONTH + r")\s+(?P<year>(?:19|20)\d{2})\b", re.I
-)
+_BOUND = re.compile(r"\b(?:since|until|till|by|before|after|from)\s+$", re.I)
 _PERIOD_YEAR = re.compile(
     r"\b(?:in|during)\s+(?:early\s+|late\s+|mid-?)?(?P<year>(?:19|20)\d{2})\b", re.I
 )
@@ -348,8 +345,9 @@ def named_period(sentence: str) -> tuple[str, str] | None:
     precision ("2024-09", "September 2024"; "2020", "2020"), or None. A month-year inside
     a full date ("September 5, 2024") is a day, not a month: `parse_date` takes those."""
     full = [m.span() for m in _FULL.finditer(sentence)]
-    for match in _PERIOD_MONTH.finditer(sentence):
-        if not any(a <= match.start() < b for a, b in full):
+    for match in _MONTH_YEAR.finditer(sentence):
+        inside = any(a <= match.start() < b for a, b in full)
+        if not inside and not _BOUND.search(sentence[: match.start()]):
             month, year = MONTHS[match.group("month").lower()], int(match.group("year"))
             return f"{year:04d}-{month:02d}", f"{MONTH_NAMES[month - 1].title()} {year}"
     in_year = _PERIOD_YEAR.search(sentence)
